@@ -1,0 +1,5 @@
+import sys
+
+from skyc.cli.main import main
+
+sys.exit(main())

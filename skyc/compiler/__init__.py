@@ -1,0 +1,1 @@
+"""Task YAML -> validated Task -> Plan."""

@@ -1,0 +1,1 @@
+"""Long-running loops: autostop, managed jobs, services."""

@@ -1,0 +1,1 @@
+"""Inventory -> running work over SSH."""

@@ -1,0 +1,1 @@
+"""Plan -> Pulumi programs, one module per provider, and the engine that applies them."""

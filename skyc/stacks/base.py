@@ -1,0 +1,145 @@
+"""The provider interface: a stack program from a stack spec, a credential check, capabilities.
+
+A provider is a small required interface plus capability mixins discovered with `issubclass`;
+no module outside a provider's own names it (the registry lists them by import path).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StackSpec(BaseModel):
+    """Everything a provider's program needs to build one cluster or service stack.
+
+    The program is a pure function of this spec (plus the provider's defaults), so a plan can
+    record it and `apply` can hand it unchanged to the engine.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    stack: str  # cluster or service name = Pulumi stack name
+    kind: Literal["cluster", "service"] = "cluster"
+    provider: str  # "local", "ssh", "aws", "gcp", "azure", "kubernetes"
+    region: str | None = None
+    zone: str | None = None
+    instance_type: str | None = None
+    num_nodes: int = 1
+    use_spot: bool = False
+    accelerator_name: str | None = None
+    accelerator_count: float = 0
+    cpus: float | None = None  # advertised/requested vCPUs per node
+    memory: float | None = None  # GiB per node
+    disk_size: int = 256
+    disk_tier: str | None = None
+    ports: list[str] = Field(default_factory=list)
+    image_id: str | None = None  # resolved for the chosen region; "docker:..." for containers
+    labels: dict[str, str] = Field(default_factory=dict)
+    ssh_user: str | None = None
+    ssh_public_key: str | None = None  # the cluster key; filled by the engine before `up`
+    stopped: bool = False  # stop/start = `up` with this flag flipped
+    options: dict[str, Any] = Field(default_factory=dict)  # provider-specific config
+
+
+class NodeInfo(BaseModel):
+    """One node of the inventory, as the runtime needs it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    rank: int
+    private_ip: str
+    public_ip: str | None = None
+    ssh_port: int = 22
+    ssh_user: str
+    host_key: str | None = None  # "ssh-ed25519 AAAA..." when known; pinned by the runtime
+    proxy_command: str | None = None
+    home: str | None = None  # node home dir when not the user's default (local nodes)
+    cpus: float | None = None
+    memory: float | None = None
+    accelerators: dict[str, float] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES for local GPU splits
+
+    @property
+    def address(self) -> str:
+        return self.public_ip or self.private_ip
+
+
+class Inventory(BaseModel):
+    """Stack outputs turned into what the runtime consumes. Head node is rank 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack: str
+    provider: str
+    ssh_private_key: str | None = None  # path on this machine
+    nodes: list[NodeInfo] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def head(self) -> NodeInfo:
+        return self.nodes[0]
+
+
+class CredentialReport(BaseModel):
+    """Result of a no-network credential check."""
+
+    enabled: bool
+    reason: str = ""  # what was found, or how to enable
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Provider(abc.ABC):
+    """Required interface of every provider."""
+
+    name: str  # lower-case key used in infra strings and StackSpec.provider
+    display_name: str  # as SkyPilot prints it: AWS, GCP, Kubernetes, ...
+    catalog: str | None = None  # catalog directory that prices this provider, if any
+    python_package: str | None = None  # Pulumi SDK package the program needs ("pulumi_aws")
+
+    @abc.abstractmethod
+    def check_credentials(self) -> CredentialReport:
+        """Detect credentials without any network call."""
+
+    @abc.abstractmethod
+    def program(self, spec: StackSpec) -> Callable[[], None]:
+        """Return the Pulumi program for this spec. It must `pulumi.export("inventory", ...)`."""
+
+    def inventory(self, spec: StackSpec, outputs: dict[str, Any]) -> Inventory:
+        """Turn stack outputs into an Inventory (default: the `inventory` output as-is)."""
+        inv = outputs.get("inventory") or {}
+        return Inventory.model_validate({"stack": spec.stack, "provider": self.name, **inv})
+
+
+# Capability mixins: a provider subclasses the ones it supports.
+class SupportsSpot:
+    """Can run nodes on spot/preemptible capacity."""
+
+
+class SupportsPorts:
+    """Can open task ports to the outside."""
+
+
+class SupportsStopStart:
+    """Can stop nodes keeping their disks, and start them again."""
+
+
+class SupportsMultiNode:
+    """Can place more than one node per cluster."""
+
+
+class SupportsDiskTier:
+    """Maps disk tiers (low/medium/high/ultra/best) to volume types."""
+
+
+class SupportsImages:
+    """Accepts a custom VM image id."""
+
+
+def supports(provider: Provider | type[Provider], capability: type) -> bool:
+    cls = provider if isinstance(provider, type) else type(provider)
+    return issubclass(cls, capability)
