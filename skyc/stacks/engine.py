@@ -1,0 +1,328 @@
+"""The Pulumi engine behind skyc: one stack per cluster/service in project `skyc`.
+
+Operations that run a program (up, preview, refresh, destroy) each run in a worker process
+(`skyc.stacks.worker`) under a per-stack lock; reads (outputs, history, export, ...) run here.
+The engine prints nothing: progress goes to the `on_event` callback as plain dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from skyc import errors, paths
+from skyc.errors import ClusterNotFoundError, EngineError
+from skyc.stacks import workspace
+from skyc.stacks.base import Inventory, StackSpec
+from skyc.stacks.keys import check_name, cluster_key
+from skyc.stacks.lock import StackLock
+
+OnEvent = Callable[[dict], None]
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in state
+
+
+class Engine:
+    def __init__(self, backend_url: str | None = None):
+        self.backend_url = workspace.backend_url(backend_url)
+
+    # ------------------------------------------------------------ operations (worker process)
+
+    def up(self, spec: StackSpec, on_event: OnEvent | None = None) -> Inventory:
+        """Create or update the stack to match `spec` (stop/start: flip `spec.stopped`)."""
+        check_name(spec.stack)
+        key_path, public_key = cluster_key(spec.stack)
+        spec = spec.model_copy(update={"ssh_public_key": public_key})
+        self._remember(spec)
+        result = self._run("up", spec.stack, on_event, spec=spec.model_dump(mode="json"))
+        return self._inventory(spec, result["outputs"], key_path)
+
+    def preview(self, spec: StackSpec) -> dict:
+        """Steps the engine would take: {steps: [{op, type, name, urn, old_inputs, new_inputs,
+        diffs, replace_reasons}], summary: {op: count}}."""
+        check_name(spec.stack)
+        _, public_key = cluster_key(spec.stack)
+        spec = spec.model_copy(update={"ssh_public_key": public_key})
+        return self._run("preview", spec.stack, None, spec=spec.model_dump(mode="json"))
+
+    def refresh(self, stack: str) -> dict:
+        """Reconcile state with reality: {changes: {...}, drifted: [{name, type, change}]}."""
+        self._require(stack)
+        return self._run("refresh", stack, None)
+
+    def destroy(self, stack: str, on_event: OnEvent | None = None) -> None:
+        """Delete every resource and the stack itself; also sweeps provider leftovers (e.g. a
+        node started by an interrupted `up` before it was recorded)."""
+        check_name(stack)
+        provider = self._provider_of(stack)
+        if stack in self.stacks():
+            self._run("destroy", stack, on_event)
+        if provider is not None:
+            from skyc.stacks import registry
+
+            cleanup = getattr(registry.get(provider), "cleanup", None)
+            if cleanup is not None:
+                cleanup(stack)
+        (self._pending_dir() / f"{stack}.json").unlink(missing_ok=True)
+        from skyc.stacks.keys import remove_cluster_key
+
+        remove_cluster_key(stack)
+
+    # ------------------------------------------------------------ reads (this process)
+
+    def stacks(self) -> list[str]:
+        local = workspace.file_backend_dir(self.backend_url)
+        if local is not None:
+            d = local / ".pulumi" / "stacks" / workspace.PROJECT
+            found = d.glob("*.json*") if d.is_dir() else []
+            return sorted({p.name.split(".json")[0] for p in found if p.name.endswith((".json", ".json.gz", ".json.zst"))})
+        ws = self._handle_or_none(None)
+        return sorted(s.name for s in ws.workspace.list_stacks()) if ws else []
+
+    def outputs(self, stack: str) -> dict:
+        fast = self._outputs_from_file(stack)
+        if fast is not None:
+            return fast
+        h = self._handle(stack)
+        return {k: v.value for k, v in h.outputs().items()}
+
+    def _outputs_from_file(self, stack: str) -> dict | None:
+        """Read outputs straight from a file backend's checkpoint (no CLI start); None when that
+        is not possible (other backend, compressed or secret values)."""
+        local = workspace.file_backend_dir(self.backend_url)
+        if local is None:
+            return None
+        path = local / ".pulumi" / "stacks" / workspace.PROJECT / f"{stack}.json"
+        try:
+            checkpoint = json.loads(path.read_text())
+        except FileNotFoundError:
+            if stack not in self.stacks():
+                raise ClusterNotFoundError(f"no stack named {stack!r}; `skyc status` lists clusters") from None
+            return None
+        except (OSError, ValueError):
+            return None
+        resources = (checkpoint.get("checkpoint", {}).get("latest") or {}).get("resources") or []
+        root = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), None)
+        outputs = (root or {}).get("outputs") or {}
+        if _SECRET_SIG in json.dumps(outputs):
+            return None
+        return outputs
+
+    def last_spec(self, stack: str) -> StackSpec | None:
+        if stack not in self.stacks():
+            return None
+        spec = self.outputs(stack).get("spec")
+        return StackSpec.model_validate(spec) if spec else None
+
+    def inventory(self, stack: str) -> Inventory | None:
+        if stack not in self.stacks():
+            return None
+        outs = self.outputs(stack)
+        if not outs.get("spec"):
+            return None
+        spec = StackSpec.model_validate(outs["spec"])
+        return self._inventory(spec, outs, paths.keys_dir() / stack)
+
+    def history(self, stack: str) -> list[dict]:
+        """Updates, newest first."""
+        h = self._handle(stack)
+        rows = []
+        updates = h.history()
+        for i, u in enumerate(updates):
+            env = u.environment or {}
+            rows.append(
+                {
+                    # file backends record no version: number the updates oldest = 1
+                    "version": u.version or len(updates) - i,
+                    "kind": u.kind,
+                    "result": u.result,
+                    "start_time": u.start_time.isoformat() if u.start_time else None,
+                    "end_time": u.end_time.isoformat() if u.end_time else None,
+                    "resource_changes": dict(u.resource_changes or {}),
+                    "user": env.get("exec.user") or env.get("git.author"),
+                }
+            )
+        return rows
+
+    def version(self, stack: str) -> int | None:
+        """Latest update version; a plan made at version N is stale once this moves on."""
+        if stack not in self.stacks():
+            return None
+        local = workspace.file_backend_dir(self.backend_url)
+        if local is not None:
+            d = local / ".pulumi" / "history" / workspace.PROJECT / stack
+            found = d.glob("*.history.json*") if d.is_dir() else []
+            return len([p for p in found if p.name.endswith((".history.json", ".history.json.gz", ".history.json.zst"))])
+        page = self._handle(stack).history(page_size=1)
+        return page[0].version if page else None
+
+    def export(self, stack: str) -> dict:
+        deployment = self._handle(stack).export_stack()
+        return {"version": deployment.version, "deployment": _redact(deployment.deployment)}
+
+    # ------------------------------------------------------------ internals
+
+    def _inventory(self, spec: StackSpec, outputs: dict, key_path: Path) -> Inventory:
+        from skyc.stacks import registry
+
+        inv = registry.get(spec.provider).inventory(spec, outputs)
+        if inv.ssh_private_key is None:
+            inv = inv.model_copy(update={"ssh_private_key": str(key_path)})
+        return inv
+
+    def _handle(self, stack: str):
+        if stack not in self.stacks():
+            raise ClusterNotFoundError(f"no stack named {stack!r}; `skyc status` lists clusters")
+        return workspace.stack_handle(stack, None, self.backend_url, create=False)
+
+    def _handle_or_none(self, stack: str | None):
+        from pulumi import automation as auto
+
+        try:
+            return workspace.stack_handle(stack or "default", None, self.backend_url, create=stack is None)
+        except auto.errors.CommandError:
+            return None
+
+    def _require(self, stack: str) -> None:
+        if stack not in self.stacks():
+            raise ClusterNotFoundError(f"no stack named {stack!r}; `skyc status` lists clusters")
+
+    def _pending_dir(self) -> Path:
+        return paths.home() / "pulumi" / "pending"
+
+    def _remember(self, spec: StackSpec) -> None:
+        """Record the provider of a stack before its first `up` ends, so `destroy` can sweep
+        whatever an interrupted `up` left behind."""
+        d = self._pending_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{spec.stack}.json").write_text(json.dumps({"provider": spec.provider}))
+
+    def _provider_of(self, stack: str) -> str | None:
+        try:
+            return json.loads((self._pending_dir() / f"{stack}.json").read_text())["provider"]
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            spec = self.last_spec(stack)
+        except errors.SkycError:
+            return None
+        return spec.provider if spec else None
+
+    def _clear_stale_pulumi_locks(self, stack: str) -> None:
+        """We hold the stack's flock, so no skyc operation is running on it: any Pulumi lock
+        file left is stale (an interrupted process). Stop its owner if still alive, then drop it."""
+        local = workspace.file_backend_dir(self.backend_url)
+        if local is None:
+            return
+        lock_dir = local / ".pulumi" / "locks" / "organization" / workspace.PROJECT / stack
+        for f in lock_dir.glob("*.json") if lock_dir.is_dir() else []:
+            try:
+                pid = int(json.loads(f.read_text()).get("pid", 0))
+            except (OSError, ValueError, TypeError):
+                pid = 0
+            if pid > 1 and _is_pulumi_process(pid):
+                _terminate(pid)
+            f.unlink(missing_ok=True)
+
+    def _run(self, op: str, stack: str, on_event: OnEvent | None, **payload: Any) -> dict:
+        lock = StackLock(stack, op)
+        lock.acquire()  # raises StackBusyError at once when another operation holds it
+        try:
+            self._clear_stale_pulumi_locks(stack)
+            return self._spawn(op, stack, lock.fd, on_event, payload)
+        finally:
+            lock.release()
+
+    def _spawn(self, op: str, stack: str, lock_fd: int | None, on_event: OnEvent | None, payload: dict) -> dict:
+        read_fd, write_fd = os.pipe()
+        log_dir = paths.home() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        request = {"op": op, "stack": stack, "backend_url": self.backend_url, **payload}
+        with open(log_dir / f"engine-{stack}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "skyc.stacks.worker", str(write_fd)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                pass_fds=(write_fd,) + ((lock_fd,) if lock_fd is not None else ()),
+                start_new_session=True,  # a Ctrl-C of the caller is forwarded, not broadcast
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        os.close(write_fd)
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(request).encode())
+        proc.stdin.close()
+        result: dict | None = None
+        error: dict | None = None
+        interrupted = False
+        with os.fdopen(read_fd, "r") as channel:
+            while True:
+                try:
+                    line = channel.readline()
+                except KeyboardInterrupt:
+                    # Ask the worker to cancel; keep reading so the state is saved before we return.
+                    interrupted = True
+                    proc.send_signal(signal.SIGTERM)
+                    continue
+                if not line:
+                    break
+                msg = json.loads(line)
+                if "event" in msg:
+                    if on_event is not None:
+                        on_event(msg["event"])
+                elif "result" in msg:
+                    result = msg["result"]
+                elif "error" in msg:
+                    error = msg["error"]
+        proc.wait()
+        if interrupted:
+            raise KeyboardInterrupt
+        if error is not None:
+            cls = getattr(errors, error.get("class", ""), None)
+            if isinstance(cls, type) and issubclass(cls, errors.SkycError) and cls is not errors.SpecError:
+                raise cls(error["message"])
+            raise EngineError(f"pulumi {op} of {stack} failed: {error['message']}")
+        if result is None:
+            raise EngineError(f"pulumi {op} of {stack} ended without a result (exit {proc.returncode}); see {log_dir / f'engine-{stack}.log'}")
+        return result
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return "[secret]"
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _is_pulumi_process(pid: int) -> bool:
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return os.path.basename(exe).startswith("pulumi")
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGINT)  # Pulumi's graceful cancel
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,202 @@
+"""One Pulumi operation in its own process: `python -m skyc.stacks.worker <fd>`.
+
+Inline-program state in the Pulumi SDK is process-global, so each up/preview/refresh/destroy
+runs here. The request is JSON on stdin; events, then one result or error, are JSON lines
+written to file descriptor <fd>. The stack lock's descriptor is inherited, so the lock stays
+held until this process ends even if the caller dies.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+class _Channel:
+    def __init__(self, fd: int):
+        self.out = os.fdopen(fd, "w", buffering=1)
+
+    def send(self, kind: str, payload: Any) -> None:
+        if kind == "event" and payload.get("kind") == "diagnostic" and payload.get("severity") == "debug":
+            return  # the SDK's own chatter
+        try:
+            self.out.write(json.dumps({kind: payload}, default=str) + "\n")
+            self.out.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the caller is gone; finish the operation anyway so the state stays whole
+
+
+def _plain(value: Any) -> Any:
+    """Engine event objects (dataclass-like, enums) -> JSON-able data."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dict__"):
+        return {k: _plain(v) for k, v in vars(value).items() if v is not None and not k.startswith("_")}
+    return str(value)
+
+
+def event_dict(event: Any) -> dict:
+    """The interesting part of an EngineEvent, flattened: {kind, op, urn, type, name, ...}."""
+    for attr, kind in (
+        ("resource_pre_event", "resource_pre"),
+        ("res_outputs_event", "resource_done"),
+        ("res_op_failed_event", "resource_failed"),
+        ("diagnostic_event", "diagnostic"),
+        ("summary_event", "summary"),
+        ("prelude_event", "prelude"),
+        ("cancel_event", "cancel"),
+    ):
+        ev = getattr(event, attr, None)
+        if ev is None:
+            continue
+        data: dict[str, Any] = {"kind": kind, "sequence": event.sequence, "timestamp": event.timestamp}
+        md = getattr(ev, "metadata", None)
+        if md is not None:
+            urn = md.urn or ""
+            data.update(
+                op=_plain(md.op),
+                urn=urn,
+                type=md.type,
+                name=urn.rsplit("::", 1)[-1],
+                old_inputs=_plain(md.old.inputs) if md.old else None,
+                new_inputs=_plain(md.new.inputs) if md.new else None,
+                old_outputs=_plain(md.old.outputs) if md.old else None,
+                new_outputs=_plain(md.new.outputs) if md.new else None,
+                diffs=list(md.diffs or []),
+                replace_reasons=list(md.keys or []) if _plain(md.op) in ("replace", "create-replacement", "delete-replaced") else [],
+                detailed_diff=_plain(md.detailed_diff) if md.detailed_diff else None,
+            )
+        if kind == "diagnostic":
+            data.update(severity=ev.severity, message=ev.message.rstrip(), urn=ev.urn or "")
+        elif kind == "summary":
+            data.update(changes=_plain(ev.resource_changes), duration_seconds=ev.duration_seconds)
+        elif kind == "resource_failed":
+            data.update(status=getattr(ev, "status", None))
+        return data
+    return {"kind": "other", "sequence": event.sequence}
+
+
+def _program(spec: dict):
+    from skyc.stacks import registry
+    from skyc.stacks.base import StackSpec
+
+    s = StackSpec.model_validate(spec)
+    return registry.get(s.provider).program(s)
+
+
+def _up(req: dict, chan: _Channel) -> dict:
+    from skyc.stacks.workspace import stack_handle
+
+    program = _program(req["spec"])
+    stack = stack_handle(req["stack"], program, req["backend_url"])
+    res = stack.up(on_event=lambda e: chan.send("event", event_dict(e)), program=program)
+    return {
+        "outputs": {k: v.value for k, v in res.outputs.items()},
+        "changes": dict(res.summary.resource_changes or {}),
+        "version": res.summary.version,
+    }
+
+
+def _preview(req: dict, chan: _Channel) -> dict:
+    from skyc.stacks.workspace import stack_handle
+
+    program = _program(req["spec"])
+    stack = stack_handle(req["stack"], program, req["backend_url"])
+    steps: list[dict] = []
+
+    def on_event(e) -> None:
+        d = event_dict(e)
+        if d["kind"] == "resource_pre" and d.get("type") != "pulumi:pulumi:Stack":
+            steps.append({k: d.get(k) for k in ("op", "type", "name", "urn", "old_inputs", "new_inputs", "diffs", "replace_reasons")})
+        chan.send("event", d)
+
+    res = stack.preview(on_event=on_event, program=program)
+    return {"steps": steps, "summary": dict(res.change_summary or {})}
+
+
+def _refresh(req: dict, chan: _Channel) -> dict:
+    from skyc.stacks.workspace import stack_handle
+
+    stack = stack_handle(req["stack"], None, req["backend_url"], create=False)
+    drifted: list[dict] = []
+
+    def on_event(e) -> None:
+        d = event_dict(e)
+        if d["kind"] == "resource_done" and d.get("type") != "pulumi:pulumi:Stack" and not d.get("type", "").startswith("pulumi:providers:"):
+            op = d.get("op")
+            gone = op in ("delete", "deleted", "read-discard", "discard") or (op == "refresh" and not d.get("new_outputs") and d.get("old_outputs"))
+            if gone:
+                drifted.append({"name": d["name"], "type": d["type"], "change": "deleted"})
+            elif op in ("update", "refresh") and d.get("diffs"):
+                drifted.append({"name": d["name"], "type": d["type"], "change": "updated"})
+        chan.send("event", d)
+
+    res = stack.refresh(on_event=on_event, clear_pending_creates=True)
+    return {"changes": dict(res.summary.resource_changes or {}), "drifted": drifted}
+
+
+def _destroy(req: dict, chan: _Channel) -> dict:
+    from skyc.stacks.workspace import stack_handle
+
+    stack = stack_handle(req["stack"], None, req["backend_url"], create=False)
+    res = stack.destroy(on_event=lambda e: chan.send("event", event_dict(e)), remove=True)
+    return {"changes": dict(res.summary.resource_changes or {})}
+
+
+OPERATIONS = {"up": _up, "preview": _preview, "refresh": _refresh, "destroy": _destroy}
+
+
+def _interrupt_children(signum, _frame) -> None:
+    """SIGTERM/SIGINT: ask the Pulumi CLI to cancel gracefully; it finishes in-flight steps and
+    saves the state, then the SDK call returns with an error."""
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == me:
+                    os.kill(int(entry.name), signal.SIGINT)
+            except (OSError, IndexError, ValueError):
+                pass
+
+
+def main() -> int:
+    chan = _Channel(int(sys.argv[1]))
+    signal.signal(signal.SIGTERM, _interrupt_children)
+    signal.signal(signal.SIGINT, _interrupt_children)
+    req = json.loads(sys.stdin.read())
+    from skyc.errors import SkycError
+
+    try:
+        result = OPERATIONS[req["op"]](req, chan)
+    except SkycError as e:
+        chan.send("error", {"class": type(e).__name__, "message": str(e)})
+        return 1
+    except Exception as e:  # noqa: BLE001 - every failure goes back to the caller as data
+        chan.send("error", {"class": type(e).__name__, "message": _pulumi_message(e), "traceback": traceback.format_exc()})
+        return 1
+    chan.send("result", result)
+    return 0
+
+
+def _pulumi_message(e: Exception) -> str:
+    """The useful lines of a CommandError (the CLI's stderr/stdout diagnostics), else str(e)."""
+    stderr = getattr(e, "stderr", "") or ""
+    stdout = getattr(e, "stdout", "") or ""
+    lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if "error" in ln.lower()]
+    return "\n".join(dict.fromkeys(ln.strip() for ln in lines))[:4000] or str(e)[:4000]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
