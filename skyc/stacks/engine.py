@@ -60,14 +60,18 @@ class Engine:
         node started by an interrupted `up` before it was recorded)."""
         check_name(stack)
         provider = self._provider_of(stack)
-        if stack in self.stacks():
-            self._run("destroy", stack, on_event)
-        if provider is not None:
-            from skyc.stacks import registry
+        try:
+            if stack in self.stacks():
+                self._run("destroy", stack, on_event)
+        finally:
+            # Even when Pulumi fails, nothing of the cluster may keep running (a later refresh
+            # reconciles the state). A busy stack is left alone: its operation is still live.
+            if provider is not None and not StackLock(stack, "destroy").held_by_other():
+                from skyc.stacks import registry
 
-            cleanup = getattr(registry.get(provider), "cleanup", None)
-            if cleanup is not None:
-                cleanup(stack)
+                cleanup = getattr(registry.get(provider), "cleanup", None)
+                if cleanup is not None:
+                    cleanup(stack)
         (self._pending_dir() / f"{stack}.json").unlink(missing_ok=True)
         from skyc.stacks.keys import remove_cluster_key
 
@@ -233,6 +237,7 @@ class Engine:
         lock = StackLock(stack, op)
         lock.acquire()  # raises StackBusyError at once when another operation holds it
         try:
+            _reap_orphans()
             self._clear_stale_pulumi_locks(stack)
             return self._spawn(op, stack, lock.fd, on_event, payload)
         finally:
@@ -242,7 +247,7 @@ class Engine:
         read_fd, write_fd = os.pipe()
         log_dir = paths.home() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        request = {"op": op, "stack": stack, "backend_url": self.backend_url, **payload}
+        request = {"op": op, "stack": stack, "backend_url": self.backend_url, "lock_fd": lock_fd, **payload}
         with open(log_dir / f"engine-{stack}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "skyc.stacks.worker", str(write_fd)],
@@ -300,6 +305,28 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value
+
+
+def _reap_orphans() -> None:
+    """Stop Pulumi CLIs and dynamic-provider plugins of this SKYC_HOME whose parent died (a
+    killed worker leaves them running). Live operations on other stacks are left alone: their
+    CLI's parent is a worker and their plugin's parent is a CLI."""
+    marker = f"PULUMI_HOME={paths.pulumi_home()}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if b"pulumi" not in cmdline or marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = Path(f"/proc/{ppid}/cmdline").read_bytes() if ppid > 1 else b""
+        except (OSError, ValueError, IndexError):
+            continue
+        plugin = b"pulumi.dynamic" in cmdline
+        is_cli = _is_pulumi_process(int(entry.name))
+        if plugin and not _is_pulumi_process(ppid) or is_cli and b"skyc.stacks.worker" not in parent:
+            _terminate(int(entry.name), timeout=5.0)
 
 
 def _is_pulumi_process(pid: int) -> bool:

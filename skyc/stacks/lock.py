@@ -51,6 +51,11 @@ class FileLock:
         self._record()
         return True
 
+    def adopt(self, fd: int) -> None:
+        """Take over an inherited, already locked descriptor and record this process as holder."""
+        self.fd = fd
+        self._record()
+
     def holder(self) -> dict:
         """What the current holder recorded ({} if unreadable)."""
         try:
@@ -84,8 +89,34 @@ class StackLock(FileLock):
         super().__init__(paths.locks_dir() / f"{stack}.lock", info={"stack": stack, "operation": operation})
         self.stack = stack
 
+    def held_by_other(self) -> bool:
+        if self.try_acquire():
+            self.release()
+            return False
+        return True
+
     def acquire(self) -> None:  # type: ignore[override]
+        if self.try_acquire():
+            return
+        # A holder that was just killed may still be releasing its descriptors: give it a moment.
+        deadline = time.monotonic() + 2.0
+        while not _alive(self.holder().get("pid")) and time.monotonic() < deadline:
+            if self.try_acquire():
+                return
+            time.sleep(0.05)
         if not self.try_acquire():
             held = self.holder()
             who = f"pid {held.get('pid', '?')}, operation {held.get('operation', '?')}"
             raise StackBusyError(f"cluster {self.stack} is busy ({who}); retry when it finishes")
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -119,11 +119,19 @@ def _preview(req: dict, chan: _Channel) -> dict:
     def on_event(e) -> None:
         d = event_dict(e)
         if d["kind"] == "resource_pre" and d.get("type") != "pulumi:pulumi:Stack":
-            steps.append({k: d.get(k) for k in ("op", "type", "name", "urn", "old_inputs", "new_inputs", "diffs", "replace_reasons")})
+            step = {k: d.get(k) for k in ("op", "type", "name", "urn", "old_inputs", "new_inputs", "diffs", "replace_reasons")}
+            if not step["diffs"] and step["op"] not in ("same", "create", "delete"):
+                step["diffs"] = _changed_keys(step["old_inputs"] or {}, step["new_inputs"] or {})
+            steps.append(step)
         chan.send("event", d)
 
     res = stack.preview(on_event=on_event, program=program)
     return {"steps": steps, "summary": dict(res.change_summary or {})}
+
+
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    """Input keys that differ (dynamic providers report changes but not which keys)."""
+    return sorted(k for k in set(old) | set(new) if k != "__provider" and old.get(k) != new.get(k))
 
 
 def _refresh(req: dict, chan: _Channel) -> dict:
@@ -176,6 +184,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt_children)
     signal.signal(signal.SIGINT, _interrupt_children)
     req = json.loads(sys.stdin.read())
+    if req.get("lock_fd") is not None:
+        from skyc.stacks.lock import StackLock
+
+        # Name this process as the holder: it keeps the lock even if the caller dies.
+        StackLock(req["stack"], req["op"]).adopt(int(req["lock_fd"]))
     from skyc.errors import SkycError
 
     try:

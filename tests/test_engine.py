@@ -1,0 +1,145 @@
+"""The real Pulumi engine with the `local` provider: real CLI, real dynamic provider, real sshd."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from skyc.errors import ClusterNotFoundError, PulumiCLIError
+from skyc.stacks import local_node, pulumi_cli
+from skyc.stacks.base import StackSpec
+
+try:
+    pulumi_cli.find(build_if_missing=False)
+except PulumiCLIError as e:  # pragma: no cover - depends on the machine
+    pytest.skip(f"no Pulumi CLI: {e}", allow_module_level=True)
+
+from skyc.stacks.engine import Engine  # noqa: E402
+
+
+def _ssh(node, key: str) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    kt, kb = node.host_key.split()[:2]
+    client.get_host_keys().add(f"[{node.private_ip}]:{node.ssh_port}", kt, paramiko.PKey.from_type_string(kt, base64.b64decode(kb)))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(node.private_ip, port=node.ssh_port, username=node.ssh_user, key_filename=key,
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    return client
+
+
+def _sshd_pids_under(root: Path) -> list[int]:
+    """Process-table check: sshd listeners whose config lives under `root`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"sshd" in cmd and str(root).encode() in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture
+def engine(skyc_home):
+    eng = Engine()
+    yield eng
+    for stack in eng.stacks():  # never leave nodes running
+        eng.destroy(stack)
+    for leftover in _sshd_pids_under(skyc_home):
+        os.kill(leftover, signal.SIGKILL)
+
+
+def test_up_two_nodes_ssh_then_destroy(engine, skyc_home):
+    events: list[dict] = []
+    inv = engine.up(StackSpec(stack="two", provider="local", num_nodes=2), on_event=events.append)
+    assert [n.name for n in inv.nodes] == ["head", "worker1"]
+    assert inv.nodes[0].private_ip != inv.nodes[1].private_ip
+    assert Path(inv.ssh_private_key).stat().st_mode & 0o777 == 0o600
+    for node in inv.nodes:
+        c = _ssh(node, inv.ssh_private_key)
+        try:
+            _, out, _ = c.exec_command("echo $HOME; hostname >/dev/null && echo ok")
+            assert out.read().decode().split() == [node.home, "ok"]
+        finally:
+            c.close()
+    created = {e["name"] for e in events if e["kind"] == "resource_done" and e.get("op") == "create"}
+    assert {"head", "worker1"} <= created
+    assert engine.stacks() == ["two"]
+    assert engine.version("two") == 1
+    assert engine.last_spec("two").num_nodes == 2
+    assert engine.inventory("two") == inv
+    assert len(_sshd_pids_under(skyc_home)) == 2
+
+    engine.destroy("two")
+    assert _sshd_pids_under(skyc_home) == []
+    assert not (skyc_home / "local" / "two").exists()
+    assert engine.stacks() == []
+    assert engine.inventory("two") is None
+
+
+def test_refresh_reports_killed_node_and_up_restores_it(engine):
+    inv = engine.up(StackSpec(stack="heal", provider="local", num_nodes=2))
+    worker = inv.nodes[1]
+    local_node.stop_node("heal", "worker1")
+    drift = engine.refresh("heal")
+    assert [d["name"] for d in drift["drifted"]] == ["worker1"]
+    assert drift["drifted"][0]["change"] == "deleted"
+    assert local_node.node_alive("heal", "head")
+
+    inv2 = engine.up(StackSpec(stack="heal", provider="local", num_nodes=2))
+    assert local_node.node_alive("heal", "worker1")
+    assert inv2.nodes[1].private_ip == worker.private_ip  # same address, same host key
+    assert inv2.nodes[1].host_key == worker.host_key
+    c = _ssh(inv2.nodes[1], inv2.ssh_private_key)
+    c.close()
+    assert engine.refresh("heal")["drifted"] == []
+
+
+def test_stop_and_start_with_spec_stopped(engine):
+    spec = StackSpec(stack="sleepy", provider="local")
+    inv = engine.up(spec)
+    (Path(inv.head.home) / "data.txt").write_text("kept")
+    engine.up(spec.model_copy(update={"stopped": True}))
+    assert not local_node.node_alive("sleepy", "head")
+    assert (Path(inv.head.home) / "data.txt").read_text() == "kept"  # disk survives a stop
+    inv2 = engine.up(spec)
+    assert local_node.node_alive("sleepy", "head")
+    assert inv2.head.private_ip == inv.head.private_ip and inv2.head.host_key == inv.head.host_key
+    _ssh(inv2.head, inv2.ssh_private_key).close()
+
+
+def test_preview_lists_steps_without_changing_anything(engine):
+    spec = StackSpec(stack="pv", provider="local", num_nodes=2)
+    pv = engine.preview(spec)
+    nodes = [s for s in pv["steps"] if s["type"].startswith("pulumi-python:dynamic")]
+    assert sorted(s["name"] for s in nodes) == ["head", "worker1"] and all(s["op"] == "create" for s in nodes)
+    assert nodes[0]["new_inputs"]["num_nodes"] == 2
+    assert not (Path(os.environ["SKYC_HOME"]) / "local" / "pv").exists()
+    engine.up(spec)
+    pv2 = engine.preview(spec.model_copy(update={"stopped": True}))
+    updates = [s for s in pv2["steps"] if s["op"] == "update"]
+    assert sorted(s["name"] for s in updates) == ["head", "worker1"]
+    assert all("stopped" in s["diffs"] for s in updates)
+
+
+def test_history_export_and_unknown_stack(engine):
+    spec = StackSpec(stack="hist", provider="local")
+    engine.up(spec)
+    engine.up(spec)  # no-op update
+    hist = engine.history("hist")
+    assert [h["version"] for h in hist] == [2, 1] and all(h["result"] == "succeeded" for h in hist)
+    assert engine.version("hist") == 2
+    dep = engine.export("hist")
+    types = [r["type"] for r in dep["deployment"]["resources"]]
+    assert "pulumi-python:dynamic:Resource" in types
+    with pytest.raises(ClusterNotFoundError):
+        engine.history("nope")
+    with pytest.raises(ClusterNotFoundError):
+        engine.refresh("nope")
