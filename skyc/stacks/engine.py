@@ -24,7 +24,7 @@ from skyc.stacks.keys import check_name, cluster_key
 from skyc.stacks.lock import StackLock
 
 OnEvent = Callable[[dict], None]
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in state
+_SECRET_SIG = workspace.SECRET_SIG
 
 
 class Engine:
@@ -96,26 +96,10 @@ class Engine:
         return {k: v.value for k, v in h.outputs().items()}
 
     def _outputs_from_file(self, stack: str) -> dict | None:
-        """Read outputs straight from a file backend's checkpoint (no CLI start); None when that
-        is not possible (other backend, compressed or secret values)."""
-        local = workspace.file_backend_dir(self.backend_url)
-        if local is None:
-            return None
-        path = local / ".pulumi" / "stacks" / workspace.PROJECT / f"{stack}.json"
-        try:
-            checkpoint = json.loads(path.read_text())
-        except FileNotFoundError:
-            if stack not in self.stacks():
-                raise ClusterNotFoundError(f"no stack named {stack!r}; `skyc status` lists clusters") from None
-            return None
-        except (OSError, ValueError):
-            return None
-        resources = (checkpoint.get("checkpoint", {}).get("latest") or {}).get("resources") or []
-        root = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), None)
-        outputs = (root or {}).get("outputs") or {}
-        if _SECRET_SIG in json.dumps(outputs):
-            return None
-        return outputs
+        out = workspace.checkpoint_outputs(self.backend_url, stack)
+        if out is None and stack not in self.stacks():
+            raise ClusterNotFoundError(f"no stack named {stack!r}; `skyc status` lists clusters")
+        return out
 
     def last_spec(self, stack: str) -> StackSpec | None:
         if stack not in self.stacks():

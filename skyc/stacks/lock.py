@@ -111,6 +111,8 @@ class StackLock(FileLock):
 
 
 def _alive(pid: object) -> bool:
+    """Whether `pid` runs. A zombie counts as dead, though its other threads may still be
+    dropping the descriptors for a moment: the caller retries briefly."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -119,4 +121,7 @@ def _alive(pid: object) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True

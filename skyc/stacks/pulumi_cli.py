@@ -11,6 +11,7 @@ Resolution order: a `pulumi` on PATH at least MIN_VERSION; the cached build
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -47,7 +48,34 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 
 
 def cli_version(exe: Path | str) -> str | None:
-    """What `<exe> version` prints, or None when it cannot run."""
+    """What `<exe> version` prints, or None when it cannot run. Memoised per binary (path, size,
+    mtime) in the cache: every engine operation resolves the CLI, and a CLI start costs ~0.2 s."""
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return None
+    key = f"{os.path.abspath(exe)}|{st.st_size}|{st.st_mtime_ns}"
+    memo_path = paths.cache_dir() / "pulumi" / "versions.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    ver = _run_version(exe)
+    if ver is not None:
+        memo[key] = ver
+        try:
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, memo_path)
+        except OSError:
+            pass
+    return ver
+
+
+def _run_version(exe: Path | str) -> str | None:
     try:
         out = subprocess.run(
             [str(exe), "version"],
@@ -159,11 +187,17 @@ def resolve(build_if_missing: bool = False) -> Resolved:
 
 
 def command(resolved: Resolved | None = None):
-    """A `PulumiCommand` rooted at the private root (its bin/ is prepended to PATH by the SDK)."""
+    """A `PulumiCommand` rooted at `resolved.root` (the SDK prepends its bin/ to PATH).
+
+    Built without the SDK's own `pulumi version` run: the resolver already checked the version."""
     from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
 
     resolved = resolved or resolve()
-    return PulumiCommand(root=str(resolved.root))
+    cmd = PulumiCommand.__new__(PulumiCommand)
+    cmd.command = str(resolved.root / "bin" / "pulumi")
+    cmd.version = VersionInfo.parse(resolved.version.lstrip("v"))
+    return cmd
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,16 +97,53 @@ def _program(spec: dict):
 
 
 def _up(req: dict, chan: _Channel) -> dict:
-    from skyc.stacks.workspace import stack_handle
+    from skyc.stacks.workspace import checkpoint_outputs, stack_handle
 
     program = _program(req["spec"])
     stack = stack_handle(req["stack"], program, req["backend_url"])
-    res = stack.up(on_event=lambda e: chan.send("event", event_dict(e)), program=program)
-    return {
-        "outputs": {k: v.value for k, v in res.outputs.items()},
-        "changes": dict(res.summary.resource_changes or {}),
-        "version": res.summary.version,
-    }
+    summary: dict = {}
+    on_event = _summarising(chan, summary)
+    fast = _skip_post_update_reads(stack, req["backend_url"])
+    res = stack.up(on_event=on_event, program=program)
+    outputs = checkpoint_outputs(req["backend_url"], req["stack"]) if fast else None
+    if outputs is None:
+        # the class's method: the instance one may be the skipped stand-in
+        outputs = {k: v.value for k, v in (res.outputs or type(stack).outputs(stack)).items()}
+    return {"outputs": outputs, "changes": summary or dict(res.summary.resource_changes or {})}
+
+
+def _skip_post_update_reads(stack, url: str) -> bool:
+    """After an operation the SDK starts the CLI again for its summary (history) and, after
+    `up`, twice for the outputs. With a file backend the checkpoint holds the outputs and the
+    summary event the changes, so those calls are skipped (this process ends after one op)."""
+    import datetime
+
+    from pulumi.automation import UpdateSummary
+
+    from skyc.stacks.workspace import file_backend_dir
+
+    if file_backend_dir(url) is None:
+        return False
+    now = datetime.datetime.now()
+    stack.outputs = lambda: {}
+    stack.info = lambda *_a, **_k: UpdateSummary(
+        kind="update", start_time=now, message="", environment={}, config={}, result="succeeded"
+    )
+    return True
+
+
+def _summarising(chan: _Channel, summary: dict, also=None):
+    """An on_event callback that forwards events and keeps the summary's change counts."""
+
+    def on_event(e) -> None:
+        d = event_dict(e)
+        if d["kind"] == "summary":
+            summary.update(d.get("changes") or {})
+        if also is not None:
+            also(d)
+        chan.send("event", d)
+
+    return on_event
 
 
 def _preview(req: dict, chan: _Channel) -> dict:
@@ -139,9 +176,9 @@ def _refresh(req: dict, chan: _Channel) -> dict:
 
     stack = stack_handle(req["stack"], None, req["backend_url"], create=False)
     drifted: list[dict] = []
+    summary: dict = {}
 
-    def on_event(e) -> None:
-        d = event_dict(e)
+    def on_done(d: dict) -> None:
         if d["kind"] == "resource_done" and d.get("type") != "pulumi:pulumi:Stack" and not d.get("type", "").startswith("pulumi:providers:"):
             op = d.get("op")
             gone = op in ("delete", "deleted", "read-discard", "discard") or (op == "refresh" and not d.get("new_outputs") and d.get("old_outputs"))
@@ -149,18 +186,20 @@ def _refresh(req: dict, chan: _Channel) -> dict:
                 drifted.append({"name": d["name"], "type": d["type"], "change": "deleted"})
             elif op in ("update", "refresh") and d.get("diffs"):
                 drifted.append({"name": d["name"], "type": d["type"], "change": "updated"})
-        chan.send("event", d)
 
-    res = stack.refresh(on_event=on_event, clear_pending_creates=True)
-    return {"changes": dict(res.summary.resource_changes or {}), "drifted": drifted}
+    _skip_post_update_reads(stack, req["backend_url"])
+    res = stack.refresh(on_event=_summarising(chan, summary, on_done), clear_pending_creates=True)
+    return {"changes": summary or dict(res.summary.resource_changes or {}), "drifted": drifted}
 
 
 def _destroy(req: dict, chan: _Channel) -> dict:
     from skyc.stacks.workspace import stack_handle
 
     stack = stack_handle(req["stack"], None, req["backend_url"], create=False)
-    res = stack.destroy(on_event=lambda e: chan.send("event", event_dict(e)), remove=True)
-    return {"changes": dict(res.summary.resource_changes or {})}
+    summary: dict = {}
+    _skip_post_update_reads(stack, req["backend_url"])
+    res = stack.destroy(on_event=_summarising(chan, summary), remove=True)
+    return {"changes": summary or dict(res.summary.resource_changes or {})}
 
 
 OPERATIONS = {"up": _up, "preview": _preview, "refresh": _refresh, "destroy": _destroy}

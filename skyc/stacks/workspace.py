@@ -6,6 +6,7 @@ a program, one process each).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -103,5 +104,46 @@ def stack_handle(stack: str, program: Callable[[], None] | None = None, url: str
         env_vars=env_vars(url),
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
     )
-    make = auto.create_or_select_stack if create else auto.select_stack
-    return make(stack_name=stack, project_name=PROJECT, program=program or noop_program, opts=opts)
+    ws = auto.LocalWorkspace(
+        work_dir=opts.work_dir,
+        pulumi_home=opts.pulumi_home,
+        program=program or noop_program,
+        env_vars=opts.env_vars,
+        project_settings=opts.project_settings,
+        pulumi_command=opts.pulumi_command,
+    )
+    if stack_exists(url, stack):
+        # Every command passes --stack: `stack select` (one CLI start) would only set a default.
+        ws.select_stack = lambda _name: None
+        return auto.Stack.select(stack, ws)
+    return auto.Stack.create_or_select(stack, ws) if create else auto.Stack.select(stack, ws)
+
+
+def stack_exists(url: str, stack: str) -> bool:
+    """Known without a CLI call for file backends; False (= ask the CLI) otherwise."""
+    local = file_backend_dir(url)
+    if local is None:
+        return False
+    d = local / ".pulumi" / "stacks" / PROJECT
+    return any((d / f"{stack}{ext}").exists() for ext in (".json", ".json.gz", ".json.zst"))
+
+
+def checkpoint_outputs(url: str, stack: str) -> dict | None:
+    """The stack's outputs read straight from a file backend's checkpoint (no CLI start), or None
+    when that is not possible (other backend, compressed, missing, or secret values inside)."""
+    local = file_backend_dir(url)
+    if local is None:
+        return None
+    try:
+        checkpoint = json.loads((local / ".pulumi" / "stacks" / PROJECT / f"{stack}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    resources = ((checkpoint.get("checkpoint") or {}).get("latest") or {}).get("resources") or []
+    root = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), None)
+    outputs = (root or {}).get("outputs") or {}
+    if SECRET_SIG in json.dumps(outputs):
+        return None
+    return outputs
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in state
