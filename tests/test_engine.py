@@ -143,3 +143,32 @@ def test_history_export_and_unknown_stack(engine):
         engine.history("nope")
     with pytest.raises(ClusterNotFoundError):
         engine.refresh("nope")
+
+
+def test_missing_rsync_is_a_clear_error_naming_the_package(engine, tmp_path, monkeypatch):
+    import shutil
+
+    from skyc.errors import MissingDependencyError
+    from skyc.stacks import registry
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh-keygen").symlink_to(shutil.which("ssh-keygen"))
+    monkeypatch.setenv("PATH", str(bin_dir))  # sshd is still found at /usr/sbin/sshd; rsync is not
+    report = registry.get("local").check_credentials()
+    assert not report.enabled and "Debian package rsync" in report.reason
+    with pytest.raises(MissingDependencyError, match="install the Debian package rsync"):
+        engine.up(StackSpec(stack="norsync", provider="local"))
+    assert local_node.cluster_nodes("norsync") == []
+
+
+def test_missing_cli_fails_before_any_process(engine, monkeypatch, tmp_path):
+    import shutil
+
+    (tmp_path / "ssh-keygen").symlink_to(shutil.which("ssh-keygen"))
+    (tmp_path / "rsync").symlink_to(shutil.which("rsync"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(PulumiCLIError, match="pulumi.com/docs/install"):
+        engine.up(StackSpec(stack="nocli", provider="local"))
+    assert not (Path(os.environ["SKYC_HOME"]) / "logs" / "engine-nocli.log").exists()  # no worker started

@@ -231,7 +231,17 @@ class Engine:
         read_fd, write_fd = os.pipe()
         log_dir = paths.home() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        request = {"op": op, "stack": stack, "backend_url": self.backend_url, "lock_fd": lock_fd, **payload}
+        from skyc.stacks import pulumi_cli
+
+        cli = pulumi_cli.resolve()  # fails here, before any process starts, when there is no CLI
+        request = {
+            "op": op,
+            "stack": stack,
+            "backend_url": self.backend_url,
+            "lock_fd": lock_fd,
+            "pulumi": {"pulumi": str(cli.pulumi), "version": cli.version, "source": cli.source, "root": str(cli.root)},
+            **payload,
+        }
         with open(log_dir / f"engine-{stack}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "skyc.stacks.worker", str(write_fd)],

@@ -181,7 +181,18 @@ def _write_launcher(bin_dir: Path, python: str) -> None:
         os.replace(tmp, launcher)
 
 
+_chosen: Resolved | None = None  # set once per process by `use()` (the engine's worker)
+
+
+def use(resolved: Resolved) -> None:
+    """Pin the CLI for this process (the worker gets the caller's choice instead of resolving again)."""
+    global _chosen
+    _chosen = resolved
+
+
 def resolve(build_if_missing: bool = False) -> Resolved:
+    if _chosen is not None:
+        return _chosen
     exe, ver, source = find(build_if_missing=build_if_missing)
     return Resolved(pulumi=exe, version=ver, source=source, root=prepare_root(exe))
 

@@ -223,6 +223,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt_children)
     signal.signal(signal.SIGINT, _interrupt_children)
     req = json.loads(sys.stdin.read())
+    if req.get("pulumi"):
+        from skyc.stacks import pulumi_cli
+
+        c = req["pulumi"]
+        pulumi_cli.use(pulumi_cli.Resolved(Path(c["pulumi"]), c["version"], c["source"], Path(c["root"])))
     if req.get("lock_fd") is not None:
         from skyc.stacks.lock import StackLock
 
