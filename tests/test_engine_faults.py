@@ -201,3 +201,23 @@ def test_busy_error_names_holder_and_dead_holder_lock_is_recovered(engine, skyc_
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "SKYC_HOME": str(skyc_home)})
     inv = engine.up(StackSpec(stack="held", provider="local"))
     assert local_node.node_alive("held", inv.head.name)
+
+
+def test_concurrent_ups_on_different_stacks_both_succeed(engine, skyc_home):
+    results: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            results[name] = engine.up(StackSpec(stack=name, provider="local"))
+        except Exception as e:  # noqa: BLE001
+            results[name] = e
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("par1", "par2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not isinstance(r, Exception) for r in results.values()), results
+    assert results["par1"].head.private_ip != results["par2"].head.private_ip
+    assert engine.stacks() == ["par1", "par2"]
+    assert len(_sshd_pids_under(skyc_home)) == 2

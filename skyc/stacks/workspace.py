@@ -104,12 +104,14 @@ def stack_handle(stack: str, program: Callable[[], None] | None = None, url: str
         env_vars=env_vars(url),
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
     )
+    _write_project_file(paths.pulumi_workdir())
+    # No project_settings here: the SDK would rewrite Pulumi.yaml in place on every operation,
+    # racing the CLI of a concurrent operation on another stack that reads it.
     ws = auto.LocalWorkspace(
         work_dir=opts.work_dir,
         pulumi_home=opts.pulumi_home,
         program=program or noop_program,
         env_vars=opts.env_vars,
-        project_settings=opts.project_settings,
         pulumi_command=opts.pulumi_command,
     )
     if stack_exists(url, stack):
@@ -117,6 +119,20 @@ def stack_handle(stack: str, program: Callable[[], None] | None = None, url: str
         ws.select_stack = lambda _name: None
         return auto.Stack.select(stack, ws)
     return auto.Stack.create_or_select(stack, ws) if create else auto.Stack.select(stack, ws)
+
+
+def _write_project_file(work_dir: Path) -> None:
+    """Pulumi.yaml of project `skyc`, written atomically and only when missing or different."""
+    text = f"name: {PROJECT}\nruntime: python\n"
+    path = work_dir / "Pulumi.yaml"
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    tmp = work_dir / f".Pulumi.yaml.{os.getpid()}"
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def stack_exists(url: str, stack: str) -> bool:
