@@ -172,3 +172,25 @@ def test_missing_cli_fails_before_any_process(engine, monkeypatch, tmp_path):
     with pytest.raises(PulumiCLIError, match="pulumi.com/docs/install"):
         engine.up(StackSpec(stack="nocli", provider="local"))
     assert not (Path(os.environ["SKYC_HOME"]) / "logs" / "engine-nocli.log").exists()  # no worker started
+
+
+def test_scaling_up_keeps_jobs_running_on_existing_nodes(engine):
+    inv = engine.up(StackSpec(stack="grow", provider="local", num_nodes=1))
+    c = _ssh(inv.head, inv.ssh_private_key)
+    c.exec_command("nohup sleep 300 >/dev/null 2>&1 & echo $! > job.pid")
+    c.close()
+    pidfile = Path(inv.head.home) / "job.pid"
+    import time
+
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.05)
+    job = int(pidfile.read_text())
+    inv2 = engine.up(StackSpec(stack="grow", provider="local", num_nodes=2))
+    assert [n.name for n in inv2.nodes] == ["head", "worker1"]
+    assert local_node._pid_alive(job)  # the head's update did not restart its sessions
+    assert inv2.head.host_key == inv.head.host_key
+    _ssh(inv2.nodes[1], inv2.ssh_private_key).close()
+    engine.destroy("grow")
+    assert not local_node._pid_alive(job)  # destroy powers the node off, jobs included

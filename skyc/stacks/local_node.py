@@ -335,6 +335,42 @@ def _sshd_config(meta: Path, address: str, port: int, force_command: Path) -> st
     )
 
 
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+def _launch_sshd(sshd: str, config: Path, log: Path, cluster: str, node: str, timeout: float) -> None:
+    # sshd daemonizes; its own session keeps it alive when the caller's process group is killed.
+    proc = subprocess.run(
+        [sshd, "-f", str(config), "-E", str(log)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise ProviderError(f"sshd for node {cluster}/{node} failed to start: {proc.stderr.strip() or _tail(log)}")
+
+
+def _listeners(cluster: str, node: str) -> list[int]:
+    """sshd processes still showing the node's config path (listeners, pre-auth handlers)."""
+    config = str(_meta(cluster, node) / "sshd_config").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if config in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def _wait_listening(address: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -367,33 +403,30 @@ def start_node(
     host_key = meta / "ssh_host_ed25519_key"
     if not host_key.exists():
         generate(host_key, comment=f"{cluster}-{node}")
-    (meta / "authorized_keys").write_text(public_key.strip() + "\n")
+    # Written atomically: a running sshd reads these on every new connection.
+    _write_atomic(meta / "authorized_keys", public_key.strip() + "\n", 0o600)
     res = node_resources(rank, num_nodes)
     script = meta / "session.sh"
-    script.write_text(_session_script(home, res["env"]))
-    script.chmod(0o755)
+    _write_atomic(script, _session_script(home, res["env"]), 0o755)
     config = meta / "sshd_config"
-    config.write_text(_sshd_config(meta, address, port, script))
+    text = _sshd_config(meta, address, port, script)
+    try:
+        unchanged = config.read_text() == text
+    except OSError:
+        unchanged = False
+    _write_atomic(config, text, 0o644)
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation dir
 
-    stop_node(cluster, node)  # a leftover from an interrupted run holds the port
-    log = meta / "sshd.log"
-    # sshd daemonizes; its own session keeps it alive when the caller's process group is killed.
-    proc = subprocess.run(
-        [sshd, "-f", str(config), "-E", str(log)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise ProviderError(f"sshd for node {cluster}/{node} failed to start: {proc.stderr.strip() or _tail(log)}")
+    running = _sshd_pid(cluster, node)
+    if not (running and unchanged):
+        # Replace only the listener (a leftover of an interrupted run, or an old config):
+        # sessions and the jobs they started keep running, as on a VM whose sshd restarts.
+        _kill_and_wait(_listeners(cluster, node) + ([running] if running else []), timeout)
+        _launch_sshd(sshd, config, meta / "sshd.log", cluster, node, timeout)
     if not _wait_listening(address, port, timeout):
         stop_node(cluster, node)
-        raise ProviderError(f"sshd for node {cluster}/{node} is not listening on {address}:{port}: {_tail(log)}")
+        raise ProviderError(f"sshd for node {cluster}/{node} is not listening on {address}:{port}: {_tail(meta / 'sshd.log')}")
     deadline = time.monotonic() + timeout
     while (pid := _sshd_pid(cluster, node)) is None and time.monotonic() < deadline:
         time.sleep(0.01)
