@@ -221,3 +221,17 @@ def test_concurrent_ups_on_different_stacks_both_succeed(engine, skyc_home):
     assert results["par1"].head.private_ip != results["par2"].head.private_ip
     assert engine.stacks() == ["par1", "par2"]
     assert len(_sshd_pids_under(skyc_home)) == 2
+
+
+def test_ctrl_c_in_caller_cancels_worker_and_state_stays_usable(engine, skyc_home):
+    caller = _start_up(skyc_home, 4)
+    worker = _worker_of(caller)
+    assert _wait(lambda: len(_sshd_pids_under(skyc_home)) >= 1)
+    os.kill(caller.pid, signal.SIGINT)  # what a terminal Ctrl-C delivers to the skyc process
+    _, err = caller.communicate(timeout=120)
+    assert caller.returncode != 0 and b"KeyboardInterrupt" in err
+    assert not local_node._pid_alive(worker)  # the caller waited for its worker
+    inv = engine.up(StackSpec(stack="intr", provider="local", num_nodes=4))
+    assert len(inv.nodes) == 4 and len(_sshd_pids_under(skyc_home)) == 4
+    engine.destroy("intr")
+    assert _sshd_pids_under(skyc_home) == [] and _orphan_plugins(skyc_home) == []

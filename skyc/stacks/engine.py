@@ -2,7 +2,17 @@
 
 Operations that run a program (up, preview, refresh, destroy) each run in a worker process
 (`skyc.stacks.worker`) under a per-stack lock; reads (outputs, history, export, ...) run here.
-The engine prints nothing: progress goes to the `on_event` callback as plain dicts.
+The engine prints nothing: progress goes to the `on_event` callback as plain dicts:
+
+    {"kind": "resource_pre" | "resource_done" | "resource_failed", "op": "create" | "update" | "same" |
+     "delete" | "replace" | "refresh" | ..., "name": "head", "type": "pulumi-python:dynamic:Resource",
+     "urn": ..., "diffs": [...], ...}
+    {"kind": "diagnostic", "severity": "info" | "warning" | "error", "message": ..., "urn": ...}
+    {"kind": "summary", "changes": {"create": 2, "same": 1}, "duration_seconds": 3}
+    {"kind": "prelude" | "cancel", ...}
+
+A Ctrl-C (KeyboardInterrupt) in the caller during an operation asks the worker to cancel, waits
+for Pulumi to save the state, then re-raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -304,7 +314,7 @@ def _redact(value: Any) -> Any:
 def _reap_orphans() -> None:
     """Stop Pulumi CLIs and dynamic-provider plugins of this SKYC_HOME whose parent died (a
     killed worker leaves them running). Live operations on other stacks are left alone: their
-    CLI's parent is a worker and their plugin's parent is a CLI."""
+    CLI's parent is a Python process and their plugin's parent is a CLI."""
     marker = f"PULUMI_HOME={paths.pulumi_home()}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -319,7 +329,9 @@ def _reap_orphans() -> None:
             continue
         plugin = b"pulumi.dynamic" in cmdline
         is_cli = _is_pulumi_process(int(entry.name))
-        if plugin and not _is_pulumi_process(ppid) or is_cli and b"skyc.stacks.worker" not in parent:
+        # A CLI's parent is a Python process (worker, or a caller doing a read); once that dies the
+        # CLI is re-parented to init or a subreaper.
+        if plugin and not _is_pulumi_process(ppid) or is_cli and b"python" not in parent.split(b"\0")[0]:
             _terminate(int(entry.name), timeout=5.0)
 
 
