@@ -235,3 +235,25 @@ def test_ctrl_c_in_caller_cancels_worker_and_state_stays_usable(engine, skyc_hom
     assert len(inv.nodes) == 4 and len(_sshd_pids_under(skyc_home)) == 4
     engine.destroy("intr")
     assert _sshd_pids_under(skyc_home) == [] and _orphan_plugins(skyc_home) == []
+
+
+def test_half_written_state_files_are_repaired(engine, skyc_home):
+    """What a CLI killed mid-write leaves in a file backend: a 0-byte .attrs sidecar, a temp file
+    never renamed, a stale lock; the next operation must still work."""
+    spec = StackSpec(stack="torn", provider="local")
+    engine.up(spec)
+    engine.up(spec.model_copy(update={"num_nodes": 2}))  # leaves a .bak of the checkpoint
+    stacks = skyc_home / "state" / ".pulumi" / "stacks" / "skyc"
+    (stacks / "torn.json.attrs").write_text("")
+    (stacks / "torn.json.18ec3c6663f5455e.tmp").write_text('{"version": 3')
+    locks = skyc_home / "state" / ".pulumi" / "locks" / "organization" / "skyc" / "torn"
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / "dead.json").write_text('{"pid": 999999, "username": "x", "hostname": "y"}')
+    assert engine.refresh("torn")["drifted"] == []
+    assert not (stacks / "torn.json.18ec3c6663f5455e.tmp").exists() and not list(locks.iterdir())
+    # A torn checkpoint falls back to the backup Pulumi keeps next to it.
+    (stacks / "torn.json").write_text('{"version": 3, "checkp')
+    inv = engine.up(spec.model_copy(update={"num_nodes": 2}))
+    assert [n.name for n in inv.nodes] == ["head", "worker1"]
+    engine.destroy("torn")
+    assert _sshd_pids_under(skyc_home) == []

@@ -162,3 +162,21 @@ def test_sweep_finds_node_whose_pidfile_was_lost(skyc_home):
     assert local_node.sweep_cluster("orphan") == ["head"]
     assert not local_node._pid_alive(facts["pid"])  # ...but swept by its config path
     assert not local_node.node_dir("orphan", "head").exists()
+
+
+def test_cluster_key_created_once_under_concurrency(skyc_home):
+    import threading
+
+    from skyc.stacks.keys import cluster_key, fingerprint
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cluster_key("shared"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and len({pub for _, pub in got}) == 1
+    path, pub = got[0]
+    assert os.stat(path).st_mode & 0o777 == 0o600 and fingerprint(pub).startswith("SHA256:")
+    out = subprocess.run(["ssh-keygen", "-lf", str(path)], capture_output=True, text=True).stdout
+    assert fingerprint(pub) in out  # our fingerprint matches OpenSSH's

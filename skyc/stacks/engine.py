@@ -22,13 +22,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from skyc import errors, paths
 from skyc.errors import ClusterNotFoundError, EngineError
-from skyc.stacks import workspace
+from skyc.stacks import recovery, workspace
 from skyc.stacks.base import Inventory, StackSpec
 from skyc.stacks.keys import check_name, cluster_key
 from skyc.stacks.lock import StackLock
@@ -211,28 +210,16 @@ class Engine:
             return None
         return spec.provider if spec else None
 
-    def _clear_stale_pulumi_locks(self, stack: str) -> None:
-        """We hold the stack's flock, so no skyc operation is running on it: any Pulumi lock
-        file left is stale (an interrupted process). Stop its owner if still alive, then drop it."""
-        local = workspace.file_backend_dir(self.backend_url)
-        if local is None:
-            return
-        lock_dir = local / ".pulumi" / "locks" / "organization" / workspace.PROJECT / stack
-        for f in lock_dir.glob("*.json") if lock_dir.is_dir() else []:
-            try:
-                pid = int(json.loads(f.read_text()).get("pid", 0))
-            except (OSError, ValueError, TypeError):
-                pid = 0
-            if pid > 1 and _is_pulumi_process(pid):
-                _terminate(pid)
-            f.unlink(missing_ok=True)
-
     def _run(self, op: str, stack: str, on_event: OnEvent | None, **payload: Any) -> dict:
         lock = StackLock(stack, op)
         lock.acquire()  # raises StackBusyError at once when another operation holds it
         try:
-            _reap_orphans()
-            self._clear_stale_pulumi_locks(stack)
+            # We hold the stack's lock: whatever an earlier, interrupted operation left is stale.
+            recovery.reap_orphans()
+            local = workspace.file_backend_dir(self.backend_url)
+            if local is not None:
+                recovery.clear_stale_pulumi_locks(local, workspace.PROJECT, stack)
+                recovery.repair_file_state(local, workspace.PROJECT, stack)
             return self._spawn(op, stack, lock.fd, on_event, payload)
         finally:
             lock.release()
@@ -309,53 +296,3 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value
-
-
-def _reap_orphans() -> None:
-    """Stop Pulumi CLIs and dynamic-provider plugins of this SKYC_HOME whose parent died (a
-    killed worker leaves them running). Live operations on other stacks are left alone: their
-    CLI's parent is a Python process and their plugin's parent is a CLI."""
-    marker = f"PULUMI_HOME={paths.pulumi_home()}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            if b"pulumi" not in cmdline or marker not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            parent = Path(f"/proc/{ppid}/cmdline").read_bytes() if ppid > 1 else b""
-        except (OSError, ValueError, IndexError):
-            continue
-        plugin = b"pulumi.dynamic" in cmdline
-        is_cli = _is_pulumi_process(int(entry.name))
-        # A CLI's parent is a Python process (worker, or a caller doing a read); once that dies the
-        # CLI is re-parented to init or a subreaper.
-        if plugin and not _is_pulumi_process(ppid) or is_cli and b"python" not in parent.split(b"\0")[0]:
-            _terminate(int(entry.name), timeout=5.0)
-
-
-def _is_pulumi_process(pid: int) -> bool:
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return False
-    return os.path.basename(exe).startswith("pulumi")
-
-
-def _terminate(pid: int, timeout: float = 10.0) -> None:
-    try:
-        os.kill(pid, signal.SIGINT)  # Pulumi's graceful cancel
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

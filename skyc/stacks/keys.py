@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,7 +36,7 @@ def ssh_keygen() -> str:
 def generate(path: Path, comment: str = "skyc") -> None:
     """Write an ed25519 key pair at `path` and `path.pub` (no passphrase, 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     for p in (tmp, tmp.with_name(tmp.name + ".pub")):
         p.unlink(missing_ok=True)
     subprocess.run(
@@ -57,15 +58,19 @@ def cluster_key(cluster: str) -> tuple[Path, str]:
     private = paths.keys_dir() / cluster
     public = private.with_name(cluster + ".pub")
     if not (private.exists() and public.exists()):
+        from skyc.stacks.lock import FileLock
+
         paths.keys_dir().mkdir(parents=True, exist_ok=True)
         os.chmod(paths.keys_dir(), 0o700)
-        generate(private, comment=f"skyc-{cluster}")
+        with FileLock(paths.keys_dir() / f".{cluster}.lock"):  # concurrent first operations
+            if not (private.exists() and public.exists()):
+                generate(private, comment=f"skyc-{cluster}")
     return private, public.read_text().strip()
 
 
 def remove_cluster_key(cluster: str) -> None:
     private = paths.keys_dir() / cluster
-    for p in (private, private.with_name(cluster + ".pub")):
+    for p in (private, private.with_name(cluster + ".pub"), private.with_name(f".{cluster}.lock")):
         p.unlink(missing_ok=True)
 
 

@@ -100,7 +100,7 @@ class StackLock(FileLock):
             return
         # A holder that was just killed may still be releasing its descriptors: give it a moment.
         deadline = time.monotonic() + 2.0
-        while not _alive(self.holder().get("pid")) and time.monotonic() < deadline:
+        while not pid_alive(self.holder().get("pid")) and time.monotonic() < deadline:
             if self.try_acquire():
                 return
             time.sleep(0.05)
@@ -110,7 +110,7 @@ class StackLock(FileLock):
             raise StackBusyError(f"cluster {self.stack} is busy ({who}); retry when it finishes")
 
 
-def _alive(pid: object) -> bool:
+def pid_alive(pid: object) -> bool:
     """Whether `pid` runs. A zombie counts as dead, though its other threads may still be
     dropping the descriptors for a moment: the caller retries briefly."""
     if not isinstance(pid, int) or pid <= 0:
