@@ -122,6 +122,7 @@ def test_preview_lists_steps_without_changing_anything(engine):
     assert sorted(s["name"] for s in nodes) == ["head", "worker1"] and all(s["op"] == "create" for s in nodes)
     assert nodes[0]["new_inputs"]["num_nodes"] == 2
     assert not (Path(os.environ["SKYC_HOME"]) / "local" / "pv").exists()
+    assert engine.stacks() == []  # previewing a new cluster leaves no empty stack behind
     engine.up(spec)
     pv2 = engine.preview(spec.model_copy(update={"stopped": True}))
     updates = [s for s in pv2["steps"] if s["op"] == "update"]

@@ -107,12 +107,17 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def program(self, spec: StackSpec) -> Callable[[], None]:
-        """Return the Pulumi program for this spec. It must `pulumi.export("inventory", ...)`."""
+        """Return the Pulumi program for this spec. It must `pulumi.export("inventory", ...)`;
+        the engine adds the `spec` output itself."""
 
     def inventory(self, spec: StackSpec, outputs: dict[str, Any]) -> Inventory:
         """Turn stack outputs into an Inventory (default: the `inventory` output as-is)."""
         inv = outputs.get("inventory") or {}
         return Inventory.model_validate({"stack": spec.stack, "provider": self.name, **inv})
+
+    def cleanup(self, stack: str) -> None:
+        """Called after `destroy` (even a failed one): remove anything of the stack that the
+        state may not record, e.g. what an interrupted `up` started. Default: nothing."""
 
 
 # Capability mixins: a provider subclasses the ones it supports.

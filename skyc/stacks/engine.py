@@ -78,9 +78,7 @@ class Engine:
             if provider is not None and not StackLock(stack, "destroy").held_by_other():
                 from skyc.stacks import registry
 
-                cleanup = getattr(registry.get(provider), "cleanup", None)
-                if cleanup is not None:
-                    cleanup(stack)
+                registry.get(provider).cleanup(stack)
         (self._pending_dir() / f"{stack}.json").unlink(missing_ok=True)
         from skyc.stacks.keys import remove_cluster_key
 

@@ -173,15 +173,14 @@ class LocalProvider(Provider, SupportsStopStart, SupportsMultiNode, SupportsPort
                 for rank, name in enumerate(node_names(spec.num_nodes))
             ]
             pulumi.export("inventory", pulumi.Output.all(*[n.facts for n in nodes]).apply(_inventory_output))
-            pulumi.export("spec", spec.model_dump(mode="json"))
 
         return run
 
-    def cleanup(self, stack: str) -> list[str]:
+    def cleanup(self, stack: str) -> None:
         """After destroy: stop and remove any node of the cluster still on disk."""
         from skyc.stacks.local_node import sweep_cluster
 
-        return sweep_cluster(stack)
+        sweep_cluster(stack)
 
 
 def _inventory_output(all_facts: list[dict]) -> dict:

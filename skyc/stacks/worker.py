@@ -93,7 +93,16 @@ def _program(spec: dict):
     from skyc.stacks.base import StackSpec
 
     s = StackSpec.model_validate(spec)
-    return registry.get(s.provider).program(s)
+    program = registry.get(s.provider).program(s)
+
+    def with_spec() -> None:
+        import pulumi
+
+        program()
+        # Every stack records the spec it was last applied with (Engine.last_spec, plan staleness).
+        pulumi.export("spec", s.model_dump(mode="json"))
+
+    return with_spec
 
 
 def _up(req: dict, chan: _Channel) -> dict:
@@ -149,7 +158,12 @@ def _summarising(chan: _Channel, summary: dict, also=None):
 def _preview(req: dict, chan: _Channel) -> dict:
     from skyc.stacks.workspace import stack_handle
 
+    from skyc.stacks.workspace import file_backend_dir, stack_exists
+
     program = _program(req["spec"])
+    # Previewing a new cluster needs a stack; do not leave an empty one behind (file backends,
+    # where existence is known for sure).
+    temporary = file_backend_dir(req["backend_url"]) is not None and not stack_exists(req["backend_url"], req["stack"])
     stack = stack_handle(req["stack"], program, req["backend_url"])
     steps: list[dict] = []
 
@@ -162,7 +176,11 @@ def _preview(req: dict, chan: _Channel) -> dict:
             steps.append(step)
         chan.send("event", d)
 
-    res = stack.preview(on_event=on_event, program=program)
+    try:
+        res = stack.preview(on_event=on_event, program=program)
+    finally:
+        if temporary:
+            stack.workspace.remove_stack(req["stack"])
     return {"steps": steps, "summary": dict(res.change_summary or {})}
 
 
