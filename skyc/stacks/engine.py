@@ -92,8 +92,7 @@ class Engine:
             d = local / ".pulumi" / "stacks" / workspace.PROJECT
             found = d.glob("*.json*") if d.is_dir() else []
             return sorted({p.name.split(".json")[0] for p in found if p.name.endswith((".json", ".json.gz", ".json.zst"))})
-        ws = self._handle_or_none(None)
-        return sorted(s.name for s in ws.workspace.list_stacks()) if ws else []
+        return sorted(s.name for s in workspace.local_workspace(None, self.backend_url).list_stacks())
 
     def outputs(self, stack: str) -> dict:
         fast = self._outputs_from_file(stack)
@@ -174,14 +173,6 @@ class Engine:
         if stack not in self.stacks():
             raise ClusterNotFoundError(f"no stack named {stack!r}; `skyc status` lists clusters")
         return workspace.stack_handle(stack, None, self.backend_url, create=False)
-
-    def _handle_or_none(self, stack: str | None):
-        from pulumi import automation as auto
-
-        try:
-            return workspace.stack_handle(stack or "default", None, self.backend_url, create=stack is None)
-        except auto.errors.CommandError:
-            return None
 
     def _require(self, stack: str) -> None:
         if stack not in self.stacks():

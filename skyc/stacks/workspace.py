@@ -88,8 +88,8 @@ def noop_program() -> None:
     `--client` path so the CLI never looks for a language plugin."""
 
 
-def stack_handle(stack: str, program: Callable[[], None] | None = None, url: str | None = None, *, create: bool = True):
-    """A `pulumi.automation.Stack` for `stack` in project `skyc` (created if missing when asked)."""
+def local_workspace(program: Callable[[], None] | None = None, url: str | None = None):
+    """A LocalWorkspace of project `skyc` with skyc's settings (no stack selected)."""
     from pulumi import automation as auto
 
     from skyc.stacks import pulumi_cli
@@ -97,23 +97,24 @@ def stack_handle(stack: str, program: Callable[[], None] | None = None, url: str
     url = url or backend_url()
     for d in (paths.pulumi_home(), paths.pulumi_workdir()):
         d.mkdir(parents=True, exist_ok=True)
-    opts = auto.LocalWorkspaceOptions(
-        work_dir=str(paths.pulumi_workdir()),
-        pulumi_home=str(paths.pulumi_home()),
-        pulumi_command=pulumi_cli.command(),
-        env_vars=env_vars(url),
-        project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
-    )
     _write_project_file(paths.pulumi_workdir())
     # No project_settings here: the SDK would rewrite Pulumi.yaml in place on every operation,
     # racing the CLI of a concurrent operation on another stack that reads it.
-    ws = auto.LocalWorkspace(
-        work_dir=opts.work_dir,
-        pulumi_home=opts.pulumi_home,
+    return auto.LocalWorkspace(
+        work_dir=str(paths.pulumi_workdir()),
+        pulumi_home=str(paths.pulumi_home()),
         program=program or noop_program,
-        env_vars=opts.env_vars,
-        pulumi_command=opts.pulumi_command,
+        env_vars=env_vars(url),
+        pulumi_command=pulumi_cli.command(),
     )
+
+
+def stack_handle(stack: str, program: Callable[[], None] | None = None, url: str | None = None, *, create: bool = True):
+    """A `pulumi.automation.Stack` for `stack` in project `skyc` (created if missing when asked)."""
+    from pulumi import automation as auto
+
+    url = url or backend_url()
+    ws = local_workspace(program, url)
     if stack_exists(url, stack):
         # Every command passes --stack: `stack select` (one CLI start) would only set a default.
         ws.select_stack = lambda _name: None
