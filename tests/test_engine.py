@@ -195,3 +195,16 @@ def test_scaling_up_keeps_jobs_running_on_existing_nodes(engine):
     _ssh(inv2.nodes[1], inv2.ssh_private_key).close()
     engine.destroy("grow")
     assert not local_node._pid_alive(job)  # destroy powers the node off, jobs included
+
+
+def test_failing_progress_callback_does_not_abandon_the_operation(engine):
+    def boom(event: dict) -> None:
+        if event["kind"] == "resource_pre":
+            raise RuntimeError("renderer broke")
+
+    with pytest.raises(RuntimeError, match="renderer broke"):
+        engine.up(StackSpec(stack="cb", provider="local"), on_event=boom)
+    # The worker finished the update before the error surfaced: state and node are consistent.
+    assert local_node.node_alive("cb", "head")
+    assert engine.refresh("cb")["drifted"] == []
+    assert engine.inventory("cb").head.name == "head"

@@ -74,3 +74,21 @@ def test_filelock_blocks_until_released(tmp_path):
         assert probe.try_acquire() is False
     assert probe.try_acquire() is True
     probe.release()
+
+
+def test_lock_stays_held_by_a_child_that_inherited_it(skyc_home):
+    """The engine hands its lock descriptor to the worker: the caller closing its copy (or dying)
+    must not free the stack while the worker still runs."""
+    lock = StackLock("shared", "up")
+    lock.acquire()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], pass_fds=(lock.fd,))
+    try:
+        lock.release()
+        with pytest.raises(StackBusyError):
+            StackLock("shared", "destroy").acquire()
+    finally:
+        child.kill()
+        child.wait()
+    again = StackLock("shared", "destroy")
+    again.acquire()
+    again.release()

@@ -217,6 +217,9 @@ class Engine:
         read_fd, write_fd = os.pipe()
         log_dir = paths.home() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"engine-{stack}.log"
+        if log_path.exists() and log_path.stat().st_size > 5_000_000:
+            os.replace(log_path, log_path.with_suffix(".log.1"))  # keep one old log
         from skyc.stacks import pulumi_cli
 
         cli = pulumi_cli.resolve()  # fails here, before any process starts, when there is no CLI
@@ -228,7 +231,7 @@ class Engine:
             "pulumi": {"pulumi": str(cli.pulumi), "version": cli.version, "source": cli.source, "root": str(cli.root)},
             **payload,
         }
-        with open(log_dir / f"engine-{stack}.log", "ab") as log:
+        with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "skyc.stacks.worker", str(write_fd)],
                 stdin=subprocess.PIPE,
@@ -245,6 +248,7 @@ class Engine:
         result: dict | None = None
         error: dict | None = None
         interrupted = False
+        callback_error: Exception | None = None
         with os.fdopen(read_fd, "r") as channel:
             while True:
                 try:
@@ -258,8 +262,11 @@ class Engine:
                     break
                 msg = json.loads(line)
                 if "event" in msg:
-                    if on_event is not None:
-                        on_event(msg["event"])
+                    if on_event is not None and callback_error is None:
+                        try:
+                            on_event(msg["event"])
+                        except Exception as e:  # noqa: BLE001 - re-raised once the worker is done
+                            callback_error = e
                 elif "result" in msg:
                     result = msg["result"]
                 elif "error" in msg:
@@ -267,6 +274,8 @@ class Engine:
         proc.wait()
         if interrupted:
             raise KeyboardInterrupt
+        if callback_error is not None:
+            raise callback_error
         if error is not None:
             cls = getattr(errors, error.get("class", ""), None)
             if isinstance(cls, type) and issubclass(cls, errors.SkycError) and cls is not errors.SpecError:

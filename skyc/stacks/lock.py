@@ -64,13 +64,10 @@ class FileLock:
             return {}
 
     def release(self) -> None:
+        # Close, never LOCK_UN: a worker process that inherited this descriptor shares the lock,
+        # and LOCK_UN would drop it for the worker too. The kernel frees it when the last copy closes.
         if self.fd is None:
             return
-        try:
-            os.ftruncate(self.fd, 0)
-        except OSError:
-            pass
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
 
