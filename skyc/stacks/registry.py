@@ -11,6 +11,8 @@ from skyc.stacks.base import Provider
 # name -> "module:Class". Adding a provider touches this line and its own module only.
 PROVIDERS: dict[str, str] = {
     "local": "skyc.stacks.local:LocalProvider",
+    "aws": "skyc.stacks.aws:AWSProvider",
+    "gcp": "skyc.stacks.gcp:GCPProvider",
 }
 
 

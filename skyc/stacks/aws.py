@@ -1,0 +1,230 @@
+"""AWS: key pair, security group, optional cluster placement group and one EC2 instance per node.
+
+Zones: the catalog names zones by AZ id (`use1-az1`); the program places nodes by looking up the
+default subnet of that AZ id (or AZ name, `us-east-1a`). Default images come from `get_ami`:
+Canonical's Ubuntu 22.04 for CPU types, AWS's Deep Learning Base GPU AMI (Ubuntu 22.04) for
+accelerator types, arm64 variants for Graviton types.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from skyc import config
+from skyc.errors import ProviderError
+from skyc.stacks import common
+from skyc.stacks.base import (
+    CredentialReport,
+    Provider,
+    StackSpec,
+    SupportsDiskTier,
+    SupportsImages,
+    SupportsMultiNode,
+    SupportsPorts,
+    SupportsSpot,
+)
+
+DEFAULT_USER = "ubuntu"
+OPEN_CIDR = "0.0.0.0/0"
+CANONICAL_OWNER = "099720109477"
+_AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
+_AZ_ID = re.compile(r"^[a-z]{2,4}\d+-az\d+$")
+_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+# disk tier -> EBS root volume settings
+DISK_TIERS: dict[str, dict[str, Any]] = {
+    "low": {"volume_type": "gp3", "iops": 3000, "throughput": 125},
+    "medium": {"volume_type": "gp3", "iops": 6000, "throughput": 250},
+    "high": {"volume_type": "gp3", "iops": 16000, "throughput": 1000},
+    "ultra": {"volume_type": "io2"},  # iops scale with size (500 per GB, at most 64000)
+}
+
+
+def default_image_query(instance_type: str, has_accelerator: bool) -> dict[str, Any]:
+    """Arguments of `aws.ec2.get_ami` for the documented default image of an instance type."""
+    arch = "arm64" if _GRAVITON.match(instance_type) else "x86_64"
+    if has_accelerator:
+        name = ("Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *" if arch == "arm64"
+                else "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *")
+        owners = ["amazon"]
+    else:
+        name = f"ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-{'arm64' if arch == 'arm64' else 'amd64'}-server-*"
+        owners = [CANONICAL_OWNER]
+    return {
+        "most_recent": True,
+        "owners": owners,
+        "filters": [
+            {"name": "name", "values": [name]},
+            {"name": "architecture", "values": [arch]},
+            {"name": "state", "values": ["available"]},
+        ],
+    }
+
+
+def root_volume(spec: StackSpec) -> dict[str, Any]:
+    tier = common.disk_tier(spec, DISK_TIERS, "AWS")
+    vol = {"volume_size": spec.disk_size, "delete_on_termination": True, **DISK_TIERS[tier]}
+    if vol["volume_type"] == "io2":
+        vol["iops"] = min(64000, max(100, spec.disk_size * 500))
+    return vol
+
+
+def ssh_cidr() -> str:
+    return str(config.get("aws.ssh_cidr") or OPEN_CIDR)
+
+
+class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, SupportsDiskTier, SupportsImages):
+    name = "aws"
+    display_name = "AWS"
+    catalog = "aws"
+    python_package = "pulumi_aws"
+    pulumi_plugin = "aws"
+
+    def check_credentials(self) -> CredentialReport:
+        if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            return CredentialReport(enabled=True, reason="AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set")
+        profile = os.environ.get("AWS_PROFILE", "default")
+        creds = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials").expanduser()
+        conf = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+        for path, section in ((creds, profile), (conf, profile if profile == "default" else f"profile {profile}")):
+            parser = configparser.ConfigParser()
+            try:
+                parser.read(path)
+            except configparser.Error:
+                continue
+            if parser.has_section(section) and any(
+                parser.has_option(section, k)
+                for k in ("aws_access_key_id", "sso_session", "sso_start_url", "credential_process", "role_arn")
+            ):
+                return CredentialReport(enabled=True, reason=f"profile {profile!r} in {path}", details={"profile": profile})
+        return CredentialReport(
+            enabled=False,
+            reason="no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        )
+
+    def warnings(self, spec: StackSpec) -> list[str]:
+        if ssh_cidr() == OPEN_CIDR:
+            return ["AWS security group opens SSH (and task ports) to 0.0.0.0/0; set aws.ssh_cidr in config.yaml to restrict it"]
+        return []
+
+    def validate(self, spec: StackSpec) -> None:
+        region = common.require_region(spec, "AWS")
+        if not spec.instance_type:
+            raise common.field_error("resources.instance_type", "AWS needs an instance type (the optimizer normally picks one)")
+        image = spec.image_id
+        if image and not image.startswith("docker:"):
+            if image.startswith("projects/") or not _AMI.match(image):
+                raise common.field_error("resources.image_id", f"{image!r} is not an AWS AMI id (expected ami-<hex>)")
+        common.parse_ports(spec.ports)
+        common.disk_tier(spec, DISK_TIERS, "AWS")
+        common.check_disk_size(spec, 8)
+        if spec.zone and not (_AZ_ID.match(spec.zone) or spec.zone.startswith(region)):
+            raise common.field_error("resources.infra", f"zone {spec.zone!r} is not in AWS region {region}")
+        common.check_offered("aws", "AWS", spec, InstanceType=spec.instance_type)
+        if spec.accelerator_name:
+            common.check_offered("aws", "AWS", spec, InstanceType=spec.instance_type, AcceleratorName=spec.accelerator_name)
+        if spec.stopped:
+            raise ProviderError("stopping AWS clusters is not supported by skyc yet; use `skyc down`")
+
+    def program(self, spec: StackSpec) -> Callable[[], None]:
+        self.validate(spec)
+        common.require_sdk("pulumi_aws", "aws")
+        user = common.ssh_user(spec, DEFAULT_USER)
+        user_data = common.bootstrap_script("cloud_init.j2", spec, user)
+        cidr = ssh_cidr()
+        tags = common.cost_tags(spec)
+
+        def run() -> None:
+            import pulumi
+            import pulumi_aws as aws
+
+            prov = aws.Provider(f"aws-{spec.region}", region=spec.region, default_tags={"tags": tags})
+            opts = pulumi.ResourceOptions(provider=prov)
+            invoke = pulumi.InvokeOptions(provider=prov)
+
+            vpc = aws.ec2.get_vpc(default=True, opts=invoke)
+            subnet_id = None
+            if spec.zone:
+                by = {"availability_zone_id": spec.zone} if _AZ_ID.match(spec.zone) else {"availability_zone": spec.zone}
+                subnet_id = aws.ec2.get_subnet(default_for_az=True, vpc_id=vpc.id, opts=invoke, **by).id
+            if spec.image_id and not spec.image_id.startswith("docker:"):
+                ami = spec.image_id
+            else:
+                ami = aws.ec2.get_ami(opts=invoke, **default_image_query(spec.instance_type, bool(spec.accelerator_name))).id
+
+            key = aws.ec2.KeyPair("key", key_name=f"skyc-{spec.stack}", public_key=common.public_key(spec), tags=tags, opts=opts)
+            note = "" if cidr != OPEN_CIDR else " (SSH open to 0.0.0.0/0: set aws.ssh_cidr)"
+            ingress = [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": [cidr], "description": "ssh"}]
+            ingress += [
+                {"protocol": "tcp", "from_port": lo, "to_port": hi, "cidr_blocks": [cidr], "description": "task port"}
+                for lo, hi in common.parse_ports(spec.ports)
+            ]
+            # Nodes of one cluster talk to each other on every port (distributed training).
+            ingress.append({"protocol": "-1", "from_port": 0, "to_port": 0, "self": True, "description": "intra-cluster"})
+            sg = aws.ec2.SecurityGroup(
+                "sg",
+                name=f"skyc-{spec.stack}",
+                description=f"skyc cluster {spec.stack}{note}",
+                vpc_id=vpc.id,
+                ingress=ingress,
+                egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
+                tags=tags,
+                opts=opts,
+            )
+            placement = None
+            if spec.num_nodes > 1:
+                placement = aws.ec2.PlacementGroup("placement", name=f"skyc-{spec.stack}", strategy="cluster", tags=tags, opts=opts)
+            market = None
+            if spec.use_spot:
+                market = {
+                    "market_type": "spot",
+                    "spot_options": {"spot_instance_type": "one-time", "instance_interruption_behavior": "terminate"},
+                }
+            nodes = []
+            for rank, node in enumerate(common.node_names(spec.num_nodes)):
+                node_tags = {**tags, "Name": f"{spec.stack}-{node}", "skyc-node": node, "skyc-rank": str(rank)}
+                nodes.append(
+                    aws.ec2.Instance(
+                        node,
+                        ami=ami,
+                        instance_type=spec.instance_type,
+                        key_name=key.key_name,
+                        vpc_security_group_ids=[sg.id],
+                        subnet_id=subnet_id,
+                        placement_group=placement.name if placement else None,
+                        associate_public_ip_address=True,
+                        root_block_device=root_volume(spec),
+                        instance_market_options=market,
+                        user_data=user_data,
+                        tags=node_tags,
+                        volume_tags=node_tags,
+                        opts=opts,
+                    )
+                )
+            pulumi.export(
+                "inventory",
+                pulumi.Output.all(*[pulumi.Output.all(n.private_ip, n.public_ip) for n in nodes]).apply(
+                    lambda ips: {"nodes": [_node(spec, user, rank, priv, pub) for rank, (priv, pub) in enumerate(ips)], "tags": tags}
+                ),
+            )
+            pulumi.export("tags", tags)
+
+        return run
+
+
+def _node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: str | None) -> dict[str, Any]:
+    return {
+        "name": common.node_names(spec.num_nodes)[rank],
+        "rank": rank,
+        "private_ip": private_ip,
+        "public_ip": public_ip or None,
+        "ssh_port": 22,
+        "ssh_user": user,
+        "cpus": spec.cpus,
+        "memory": spec.memory,
+        "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
+    }

@@ -1,0 +1,199 @@
+"""Offline rendering: run a provider's stack program under Pulumi's mocks and list every
+resource it would register, with its inputs. Powers the plan's resource list and provider tests.
+
+Also answers whether a real engine preview is possible here (`preview_available`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from typing import Any
+
+from skyc.stacks import registry
+from skyc.stacks.base import StackSpec
+
+_LOCK = threading.Lock()  # the Pulumi runtime settings are process-global
+_DROP_INPUTS = {"__provider"}  # the pickled dynamic provider: bytes, not a plan input
+
+
+def render_resources(spec: StackSpec) -> list[dict[str, Any]]:
+    """Every resource the spec's program registers: [{"type", "name", "inputs"}], sorted by
+    type then name. Raises the provider's SpecError/ProviderError for bad input."""
+    return render(spec)["resources"]
+
+
+def render(spec: StackSpec) -> dict[str, Any]:
+    """{"resources": [...], "outputs": {stack outputs under mocks}, "warnings": [...]}."""
+    provider = registry.get(spec.provider)
+    validate = getattr(provider, "validate", None)
+    if validate is not None:
+        validate(spec)
+    program = provider.program(spec)
+    with _LOCK:
+        recorded, outputs = _run_mocked(program, spec.stack)
+    return {
+        "resources": sorted(recorded, key=lambda r: (r["type"], r["name"])),
+        "outputs": _plain(outputs),
+        "warnings": render_warnings(spec),
+    }
+
+
+def render_warnings(spec: StackSpec) -> list[str]:
+    """Notes the provider attaches to this spec (e.g. SSH open to the whole internet)."""
+    provider = registry.get(spec.provider)
+    warnings = getattr(provider, "warnings", None)
+    return list(warnings(spec)) if warnings is not None else []
+
+
+def preview_available(spec: StackSpec) -> tuple[bool, str]:
+    """Whether `plan --preview` can run a real engine preview for this spec, and why not."""
+    from skyc import errors
+
+    provider = registry.get(spec.provider)
+    if provider.python_package and importlib.util.find_spec(provider.python_package) is None:
+        return False, f"the Python package {provider.python_package} is not installed"
+    report = provider.check_credentials()
+    if not report.enabled:
+        return False, f"{provider.display_name} credentials not found: {report.reason}"
+    try:
+        from skyc.stacks import pulumi_cli
+
+        pulumi_cli.find(build_if_missing=False)
+    except errors.SkycError as e:
+        return False, f"no usable Pulumi CLI: {e}"
+    plugin = getattr(provider, "pulumi_plugin", None)
+    if plugin and not _plugin_installed(plugin):
+        return False, (
+            f"the Pulumi resource plugin {plugin!r} is not installed and cannot be downloaded offline "
+            f"(install it with `pulumi plugin install resource {plugin}`)"
+        )
+    return True, "real preview available"
+
+
+def _plugin_installed(name: str) -> bool:
+    import os
+    import shutil
+
+    from skyc import paths
+
+    if shutil.which(f"pulumi-resource-{name}"):
+        return True
+    roots = [paths.pulumi_home() / "plugins", os.path.expanduser("~/.pulumi/plugins")]
+    from pathlib import Path
+
+    return any(Path(r).is_dir() and any(Path(r).glob(f"resource-{name}-v*")) for r in roots)
+
+
+def _run_mocked(program, stack: str) -> list[dict[str, Any]]:
+    import asyncio
+
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+
+    mocks = _Mocks()
+    outputs: dict[str, Any] = {}
+
+    def program_and_outputs() -> None:
+        program()
+        root = settings.get_root_resource()
+        exported = dict(getattr(root, "outputs", {}) or {})
+        pulumi.Output.all(**exported).apply(outputs.update)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        settings.set_root_resource(None)  # a fresh root Stack bound to this loop
+        pulumi.runtime.set_mocks(mocks, project="skyc", stack=stack, preview=False)
+        loop.run_until_complete(run_pulumi_func(program_and_outputs))
+    finally:
+        settings.set_root_resource(None)
+        asyncio.set_event_loop(None)
+        loop.close()
+    return mocks.recorded, outputs
+
+
+def _plain(value: Any) -> Any:
+    """Wire values as a plan shows them: integral floats back to ints, keys kept."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fake_ip(name: str, prefix: str) -> str:
+    h = hashlib.sha256(name.encode()).digest()
+    return f"{prefix}.{h[0]}.{h[1] % 254 + 1}"
+
+
+def _mocks_class():
+    import pulumi
+
+    class Mocks(pulumi.runtime.Mocks):
+        """Plausible ids and outputs for every resource type skyc registers; records inputs."""
+
+        def __init__(self) -> None:
+            self.recorded: list[dict[str, Any]] = []
+            self._lock = threading.Lock()
+
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            inputs = {k: v for k, v in args.inputs.items() if k not in _DROP_INPUTS}
+            with self._lock:
+                self.recorded.append({"type": args.typ, "name": args.name, "inputs": _plain(inputs)})
+            state = dict(args.inputs)
+            state.update(_outputs_for(args.typ, args.name, args.inputs))
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return _invoke_result(args.token, dict(args.args))
+
+    return Mocks
+
+
+def _Mocks():
+    return _mocks_class()()
+
+
+def _outputs_for(typ: str, name: str, inputs: dict) -> dict[str, Any]:
+    private, public = _fake_ip(name, "10.0"), _fake_ip(name, "203.0")
+    if typ == "aws:ec2/instance:Instance":
+        return {"privateIp": private, "publicIp": public, "arn": f"arn:aws:ec2:::instance/{name}"}
+    if typ == "gcp:compute/instance:Instance":
+        nics = [dict(n) for n in inputs.get("networkInterfaces") or [{}]]
+        nics[0]["networkIp"] = private
+        nics[0]["accessConfigs"] = [{"natIp": public}]
+        return {"networkInterfaces": nics}
+    if typ == "gcp:tpu/v2Vm:V2Vm":
+        return {"networkEndpoints": [{"ipAddress": private, "accessConfigs": [{"externalIp": public}]}]}
+    if typ == "azure-native:network:PublicIPAddress":
+        return {"ipAddress": public}
+    if typ == "azure-native:network:NetworkInterface":
+        cfgs = [dict(c) for c in inputs.get("ipConfigurations") or [{}]]
+        cfgs[0]["privateIPAddress"] = private
+        return {"ipConfigurations": cfgs}
+    if typ == "kubernetes:core/v1:Pod":
+        return {"status": {"podIP": private, "hostIP": _fake_ip(name + "-host", "10.1")}}
+    if typ == "kubernetes:core/v1:Service":
+        spec = dict(inputs.get("spec") or {})
+        if spec.get("type") == "NodePort":
+            spec["ports"] = [dict(p, nodePort=30000 + int(p.get("port", 0)) % 2000) for p in spec.get("ports") or []]
+        return {"spec": spec}
+    return {}
+
+
+def _invoke_result(token: str, args: dict) -> dict[str, Any]:
+    if token == "aws:ec2/getAmi:getAmi":
+        return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "name": "mock-default-image"}
+    if token == "aws:ec2/getVpc:getVpc":
+        return {"id": "vpc-0mock", "cidrBlock": "172.31.0.0/16"}
+    if token == "aws:ec2/getSubnet:getSubnet":
+        where = args.get("availabilityZoneId") or args.get("availabilityZone") or "default"
+        return {"id": f"subnet-{where}", "availabilityZone": where}
+    if token.startswith("gcp:compute/getZones"):
+        return {"names": [f"{args.get('region', 'us-central1')}-a"]}
+    return {}
