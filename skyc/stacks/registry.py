@@ -13,6 +13,7 @@ PROVIDERS: dict[str, str] = {
     "local": "skyc.stacks.local:LocalProvider",
     "aws": "skyc.stacks.aws:AWSProvider",
     "gcp": "skyc.stacks.gcp:GCPProvider",
+    "azure": "skyc.stacks.azure:AzureProvider",
 }
 
 

@@ -15,7 +15,8 @@ from skyc.stacks import registry
 from skyc.stacks.base import StackSpec
 
 _LOCK = threading.Lock()  # the Pulumi runtime settings are process-global
-_DROP_INPUTS = {"__provider"}  # the pickled dynamic provider: bytes, not a plan input
+_DROP_INPUTS = {"__provider"}
+_NAME_KEYS = ("name", "vmName", "virtualNetworkName", "networkSecurityGroupName", "subnetName", "publicIpAddressName", "networkInterfaceName")  # the pickled dynamic provider: bytes, not a plan input
 
 
 def render_resources(spec: StackSpec) -> list[dict[str, Any]]:
@@ -146,6 +147,10 @@ def _mocks_class():
             with self._lock:
                 self.recorded.append({"type": args.typ, "name": args.name, "inputs": _plain(inputs)})
             state = dict(args.inputs)
+            # Azure-style resources take their name under another key: echo it as `name`.
+            keys = ("resourceGroupName",) if args.typ.endswith(":ResourceGroup") else _NAME_KEYS
+            named = next((args.inputs[k] for k in keys if args.inputs.get(k)), args.name)
+            state.setdefault("name", named)
             state.update(_outputs_for(args.typ, args.name, args.inputs))
             return f"{args.name}-id", state
 
