@@ -14,6 +14,7 @@ PROVIDERS: dict[str, str] = {
     "aws": "skyc.stacks.aws:AWSProvider",
     "gcp": "skyc.stacks.gcp:GCPProvider",
     "azure": "skyc.stacks.azure:AzureProvider",
+    "kubernetes": "skyc.stacks.kubernetes:KubernetesProvider",
 }
 
 

@@ -1,0 +1,347 @@
+"""Kubernetes: a namespace, the cluster key as a Secret, one pod per node running sshd, and a
+headless service giving nodes stable names (`<node>.<service>.<namespace>.svc`).
+
+SSH reaches a pod either through `kubectl port-forward` wrapped as an SSH ProxyCommand (the
+default: `python -m skyc.stacks.kubernetes proxy ...`) or through one NodePort service per pod,
+chosen by config `kubernetes.ssh_access: port-forward | nodeport`. The context comes from the
+spec's region (`infra: k8s/<context>`). Default image: ubuntu:22.04 (the pod installs
+openssh-server, python3 and rsync at start when missing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from skyc import config
+from skyc.errors import ProviderError
+from skyc.stacks import common
+from skyc.stacks.base import (
+    CredentialReport,
+    Inventory,
+    NodeInfo,
+    Provider,
+    StackSpec,
+    SupportsMultiNode,
+    SupportsPorts,
+)
+
+DEFAULT_IMAGE = "ubuntu:22.04"
+DEFAULT_USER = "skyc"
+KEY_MOUNT = "/etc/skyc-ssh"
+ACCESS_MODES = ("port-forward", "nodeport")
+MAX_EXPOSED_PORTS = 100
+
+
+def dns_name(*parts: str) -> str:
+    """An RFC 1123 label: lower case, digits and '-', at most 63."""
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    return (name if name[:1].isalpha() else "skyc-" + name)[:63].rstrip("-")
+
+
+def namespace(spec: StackSpec) -> tuple[str, bool]:
+    """(namespace, whether the stack creates it)."""
+    given = spec.options.get("namespace") or config.get("kubernetes.namespace")
+    return (str(given), False) if given else (dns_name("skyc", spec.stack), True)
+
+
+def ssh_access() -> str:
+    mode = str(config.get("kubernetes.ssh_access") or "port-forward")
+    if mode not in ACCESS_MODES:
+        raise common.field_error("kubernetes.ssh_access", f"unknown SSH access {mode!r} in config.yaml; use one of: {', '.join(ACCESS_MODES)}")
+    return mode
+
+
+def gpu_resource() -> str:
+    return str(config.get("kubernetes.gpu_resource") or "nvidia.com/gpu")
+
+
+def container_image(spec: StackSpec) -> str:
+    # On Kubernetes any image id is a container image (SkyPilot prefixes `docker:` itself).
+    return (spec.image_id or DEFAULT_IMAGE).removeprefix("docker:")
+
+
+def resources(spec: StackSpec) -> dict[str, dict[str, str]]:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if spec.cpus:
+        requests["cpu"] = f"{spec.cpus:g}"
+    if spec.memory:
+        requests["memory"] = limits["memory"] = f"{spec.memory:g}Gi"
+    if spec.accelerator_name and spec.accelerator_count:
+        requests[gpu_resource()] = limits[gpu_resource()] = str(int(spec.accelerator_count))
+    return {"requests": requests, "limits": limits}
+
+
+def exposed_ports(spec: StackSpec) -> list[int]:
+    ports = [p for lo, hi in common.parse_ports(spec.ports) for p in range(lo, hi + 1)]
+    if len(ports) > MAX_EXPOSED_PORTS:
+        raise common.field_error("resources.ports", f"at most {MAX_EXPOSED_PORTS} ports can be exposed on Kubernetes ({len(ports)} asked)")
+    return ports
+
+
+def kubeconfig_paths() -> list[Path]:
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    return [Path("~/.kube/config").expanduser()]
+
+
+def contexts() -> tuple[list[str], str | None]:
+    """Context names in the kube config files, and the current context."""
+    import yaml
+
+    names: list[str] = []
+    current = None
+    for path in kubeconfig_paths():
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        names += [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict) and c.get("name")]
+        current = current or data.get("current-context")
+    return names, current
+
+
+class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
+    name = "kubernetes"
+    display_name = "Kubernetes"
+    catalog = None
+    python_package = "pulumi_kubernetes"
+    pulumi_plugin = "kubernetes"
+
+    def check_credentials(self) -> CredentialReport:
+        names, current = contexts()
+        if names:
+            return CredentialReport(
+                enabled=True, reason=f"contexts: {', '.join(names)}", details={"contexts": names, "current": current}
+            )
+        where = ", ".join(str(p) for p in kubeconfig_paths())
+        return CredentialReport(enabled=False, reason=f"no kube config contexts in {where}: set KUBECONFIG or create ~/.kube/config")
+
+    def validate(self, spec: StackSpec) -> None:
+        image = spec.image_id or ""
+        if image.startswith(("ami-", "projects/")) or image.startswith("/subscriptions/"):
+            raise common.field_error("resources.image_id", f"{image!r} is a VM image; Kubernetes needs a container image, e.g. docker:ubuntu:22.04")
+        exposed_ports(spec)
+        ssh_access()
+        if spec.disk_tier:
+            raise common.field_error("resources.disk_tier", "disk tiers are not available on Kubernetes; remove disk_tier")
+        if spec.use_spot:
+            raise ProviderError("Kubernetes has no spot capacity in skyc; remove use_spot")
+        if spec.stopped:
+            raise ProviderError("Kubernetes pods cannot be stopped; use `skyc down`")
+        if spec.accelerator_name and spec.accelerator_name.lower().startswith("tpu-"):
+            raise common.field_error("resources.accelerators", "TPUs on Kubernetes are not supported by skyc yet")
+
+    def program(self, spec: StackSpec) -> Callable[[], None]:
+        self.validate(spec)
+        common.require_sdk("pulumi_kubernetes", "kubernetes")
+        user = common.ssh_user(spec, DEFAULT_USER)
+        script = common.bootstrap_script("startup_pod.j2", spec, user, key_mount=KEY_MOUNT, ssh_port=22)
+        ns, create_ns = namespace(spec)
+        access = ssh_access()
+        service = dns_name(spec.stack)
+        labels = {k: v for k, v in common.cost_tags(spec).items()}
+        labels = {k: re.sub(r"[^A-Za-z0-9_.-]+", "_", v)[:63] for k, v in labels.items()}
+        context = spec.region
+
+        def run() -> None:
+            import pulumi
+            import pulumi_kubernetes as k8s
+
+            prov = k8s.Provider(f"k8s-{dns_name(context or 'default')}", context=context, namespace=ns)
+            opts = pulumi.ResourceOptions(provider=prov)
+            deps: list[Any] = []
+            if create_ns:
+                deps.append(k8s.core.v1.Namespace("namespace", metadata={"name": ns, "labels": labels}, opts=opts))
+            ns_opts = pulumi.ResourceOptions(provider=prov, depends_on=deps)
+            secret = k8s.core.v1.Secret(
+                "ssh-key",
+                metadata={"name": f"{service}-ssh", "namespace": ns, "labels": labels},
+                string_data={"authorized_keys": common.public_key(spec) + "\n"},
+                opts=ns_opts,
+            )
+            k8s.core.v1.Service(
+                "nodes",
+                metadata={"name": service, "namespace": ns, "labels": labels},
+                spec={"cluster_ip": "None", "selector": {"skyc-cluster": labels["skyc-cluster"]}, "ports": [{"name": "ssh", "port": 22}]},
+                opts=ns_opts,
+            )
+            extra_ports = exposed_ports(spec)
+            nodes = []
+            for rank, node in enumerate(common.node_names(spec.num_nodes)):
+                pod_labels = {**labels, "skyc-node": node, "skyc-rank": str(rank)}
+                pod = k8s.core.v1.Pod(
+                    node,
+                    metadata={"name": dns_name(spec.stack, node), "namespace": ns, "labels": pod_labels},
+                    spec=_pod_spec(spec, node, service, script, secret, rank, extra_ports),
+                    opts=ns_opts,
+                )
+                node_port = None
+                if access == "nodeport":
+                    svc = k8s.core.v1.Service(
+                        f"{node}-ssh",
+                        metadata={"name": dns_name(spec.stack, node, "ssh"), "namespace": ns, "labels": pod_labels},
+                        spec={
+                            "type": "NodePort",
+                            "selector": {"skyc-cluster": labels["skyc-cluster"], "skyc-node": node},
+                            "ports": [{"name": "ssh", "port": 22, "target_port": 22}],
+                        },
+                        opts=ns_opts,
+                    )
+                    node_port = svc.spec.apply(lambda s: s.ports[0].node_port if s and s.ports else None)
+                if rank == 0 and extra_ports:
+                    k8s.core.v1.Service(
+                        "ports",
+                        metadata={"name": dns_name(spec.stack, "ports"), "namespace": ns, "labels": labels},
+                        spec={
+                            "type": "NodePort",
+                            "selector": {"skyc-cluster": labels["skyc-cluster"], "skyc-node": node},
+                            "ports": [{"name": f"p{p}", "port": p, "target_port": p} for p in extra_ports],
+                        },
+                        opts=ns_opts,
+                    )
+                nodes.append(
+                    pulumi.Output.all(
+                        pod.metadata.apply(lambda m: m.name),
+                        pod.status.apply(lambda s: s.pod_ip if s else None),
+                        pod.status.apply(lambda s: s.host_ip if s else None),
+                        node_port,
+                    )
+                )
+            pulumi.export(
+                "inventory",
+                pulumi.Output.all(*nodes).apply(
+                    lambda rows: {
+                        "nodes": [
+                            {"rank": rank, "pod": pod, "pod_ip": ip, "host_ip": host, "node_port": port}
+                            for rank, (pod, ip, host, port) in enumerate(rows)
+                        ],
+                        "namespace": ns,
+                        "context": context,
+                        "access": access,
+                        "user": user,
+                        "tags": labels,
+                    }
+                ),
+            )
+
+        return run
+
+    def inventory(self, spec: StackSpec, outputs: dict[str, Any]) -> Inventory:
+        inv = outputs.get("inventory") or {}
+        names = common.node_names(spec.num_nodes)
+        nodes = []
+        for row in inv.get("nodes") or []:
+            rank = int(row["rank"])
+            node = {
+                "name": names[rank] if rank < len(names) else f"worker{rank}",
+                "rank": rank,
+                "private_ip": row.get("pod_ip") or "",
+                "ssh_user": inv.get("user") or DEFAULT_USER,
+                "cpus": spec.cpus,
+                "memory": spec.memory,
+                "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
+            }
+            if inv.get("access") == "nodeport":
+                node.update(public_ip=row.get("host_ip"), ssh_port=int(row.get("node_port") or 22))
+            else:
+                node["proxy_command"] = proxy_command(inv.get("context"), inv["namespace"], row["pod"])
+            nodes.append(NodeInfo(**node))
+        return Inventory(stack=spec.stack, provider=self.name, nodes=nodes, tags=inv.get("tags") or {})
+
+
+def _pod_spec(spec: StackSpec, node: str, service: str, script: str, secret, rank: int, extra_ports: list[int]) -> dict[str, Any]:
+    ports = [{"name": "ssh", "container_port": 22}]
+    if rank == 0:
+        ports += [{"name": f"p{p}", "container_port": p} for p in extra_ports]
+    pod: dict[str, Any] = {
+        "hostname": node,
+        "subdomain": service,
+        "restart_policy": "Never",
+        "containers": [
+            {
+                "name": "node",
+                "image": container_image(spec),
+                "command": ["/bin/bash", "-c", script],
+                "ports": ports,
+                "resources": resources(spec),
+                "env": [{"name": "SKYC_NODE_RANK", "value": str(rank)}, {"name": "SKYC_NUM_NODES", "value": str(spec.num_nodes)}],
+                "volume_mounts": [{"name": "ssh-key", "mount_path": KEY_MOUNT, "read_only": True}],
+            }
+        ],
+        "volumes": [{"name": "ssh-key", "secret": {"secret_name": secret.metadata.apply(lambda m: m.name)}}],
+    }
+    if spec.accelerator_name:
+        pod["tolerations"] = [{"key": gpu_resource(), "operator": "Exists", "effect": "NoSchedule"}]
+    return pod
+
+
+def proxy_command(context: str | None, ns: str, pod: str) -> str:
+    """An SSH ProxyCommand that tunnels to the pod's sshd through `kubectl port-forward`."""
+    import shlex
+
+    args = [sys.executable, "-m", "skyc.stacks.kubernetes", "proxy", "--namespace", ns, "--pod", pod]
+    if context:
+        args += ["--context", context]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _proxy(context: str | None, ns: str, pod: str, port: int = 22) -> int:
+    """Run `kubectl port-forward` to a free local port and relay stdin/stdout to it."""
+    import shutil
+    import socket
+    import subprocess
+    import threading
+
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        sys.stderr.write("kubectl not found: install kubectl to reach Kubernetes nodes\n")
+        return 1
+    cmd = [kubectl, "port-forward", "-n", ns, f"pod/{pod}", f":{port}", "--address", "127.0.0.1"]
+    if context:
+        cmd[1:1] = ["--context", context]
+    fwd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    try:
+        line = fwd.stdout.readline() if fwd.stdout else ""
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if not m:
+            sys.stderr.write(f"kubectl port-forward failed: {line.strip()}\n")
+            return 1
+        sock = socket.create_connection(("127.0.0.1", int(m.group(1))))
+
+        def upstream() -> None:
+            while chunk := os.read(0, 65536):
+                sock.sendall(chunk)
+            sock.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=upstream, daemon=True).start()
+        while chunk := sock.recv(65536):
+            os.write(1, chunk)
+        return 0
+    finally:
+        fwd.terminate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m skyc.stacks.kubernetes")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("proxy", help="SSH ProxyCommand through kubectl port-forward")
+    p.add_argument("--context")
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--pod", required=True)
+    p.add_argument("--port", type=int, default=22)
+    args = parser.parse_args(argv)
+    return _proxy(args.context, args.namespace, args.pod, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
