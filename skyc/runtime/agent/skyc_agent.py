@@ -286,15 +286,17 @@ def spawn_driver(job_id: int) -> int:
 # ---------------------------------------------------------------- environment
 
 
-def cluster_info(cluster: dict) -> str:
-    return json.dumps(
-        {
-            "cluster_name": cluster.get("cluster_name"),
-            "cloud": cluster.get("cloud"),
-            "region": cluster.get("region"),
-            "zone": cluster.get("zone"),
-        }
-    )
+INFO_KEYS = ("cluster_name", "cloud", "region", "zone")
+
+
+def job_cluster(spec: dict, cluster: dict) -> dict:
+    """The cluster's identity as the job sees it: the client's values win over cluster.json."""
+    given = spec.get("cluster") or {}
+    return {k: given.get(k) if given.get(k) is not None else cluster.get(k) for k in INFO_KEYS}
+
+
+def cluster_info(spec: dict, cluster: dict) -> str:
+    return json.dumps(job_cluster(spec, cluster))
 
 
 def gpus_per_node(accelerators: dict) -> int:
@@ -304,7 +306,7 @@ def gpus_per_node(accelerators: dict) -> int:
 
 
 def task_id(spec: dict, cluster: dict, job_id: int) -> str:
-    return f"{spec['task_ts']}_{cluster.get('cluster_name')}_{job_id}"
+    return f"{spec['task_ts']}_{job_cluster(spec, cluster)['cluster_name']}_{job_id}"
 
 
 def run_env(spec: dict, cluster: dict, job_id: int, rank: int, secrets: dict) -> dict:
@@ -323,7 +325,7 @@ def run_env(spec: dict, cluster: dict, job_id: int, rank: int, secrets: dict) ->
             "SKYPILOT_NODE_RANK": str(rank),
             "SKYPILOT_NUM_GPUS_PER_NODE": str(gpus_per_node(spec.get("accelerators") or {})),
             "SKYPILOT_TASK_ID": task_id(spec, cluster, job_id),
-            "SKYPILOT_CLUSTER_INFO": cluster_info(cluster),
+            "SKYPILOT_CLUSTER_INFO": cluster_info(spec, cluster),
             "SKYPILOT_INTERNAL_JOB_ID": str(job_id),
             "SKYPILOT_USER": spec.get("username") or "",
         }
@@ -344,7 +346,7 @@ def setup_env(spec: dict, cluster: dict, job_id: int, rank: int, secrets: dict) 
             "SKYPILOT_NUM_NODES": str(spec["num_nodes"]),
             "SKYPILOT_SETUP_NUM_GPUS_PER_NODE": str(int(math.ceil(first))),
             "SKYPILOT_TASK_ID": task_id(spec, cluster, job_id),
-            "SKYPILOT_CLUSTER_INFO": cluster_info(cluster),
+            "SKYPILOT_CLUSTER_INFO": cluster_info(spec, cluster),
             "SKYPILOT_USER": spec.get("username") or "",
         }
     )
@@ -774,6 +776,9 @@ def cmd_tail(args) -> int:
     if offset is None:
         offset = offset_of_last_lines(path, args.lines) if args.lines is not None else 0
     sink = sys.stdout.buffer
+    if args.header:  # the resolved start offset, so a reconnecting follower can resume exactly
+        sink.write(b"%019d\n" % offset)
+        sink.flush()
     while not os.path.exists(path):
         if not args.follow or job_row(db, job_id)["status"] in TERMINAL:
             return 0
@@ -932,6 +937,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--offset", type=int)
     t.add_argument("--lines", type=int)
     t.add_argument("--follow", action="store_true")
+    t.add_argument("--header", action="store_true", help="print the start offset first (20 bytes)")
     t.set_defaults(fn=cmd_tail)
     i = sub.add_parser("idle")
     i.add_argument("--wait-for", choices=["jobs_and_ssh", "jobs", "none"])

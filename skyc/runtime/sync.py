@@ -1,0 +1,226 @@
+"""Workdir and file_mounts: real rsync over ssh with the cluster key, to every node in parallel.
+
+Host keys are pinned through a known_hosts file written from the inventory; ssh connections are
+multiplexed (ControlMaster) so repeated syncs skip the handshake. Like SkyPilot, a workdir sync is
+additive (no --delete) unless mirroring is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from skyc import paths
+from skyc.errors import MissingDependencyError, NodeConnectionError, ProviderError, SkycError, SpecError
+from skyc.stacks.base import Inventory, NodeInfo
+
+REMOTE_WORKDIR = "sky_workdir"  # relative to the node's home
+CONTROL_PERSIST_S = 120
+
+
+class SyncError(SkycError):
+    """rsync to a node failed for a reason other than SSH."""
+
+
+def known_hosts_line(node: NodeInfo) -> str:
+    host = node.address if node.ssh_port == 22 else f"[{node.address}]:{node.ssh_port}"
+    key = " ".join((node.host_key or "").split()[:2])
+    return f"{host} {key}\n"
+
+
+class SSHOptions:
+    """The `ssh` command line (key, pinned host keys, multiplexing) for one inventory."""
+
+    def __init__(self, inventory: Inventory):
+        self.inventory = inventory
+        missing = [n.name for n in inventory.nodes if not n.host_key]
+        if missing:
+            raise NodeConnectionError(
+                f"node(s) {', '.join(missing)} of {inventory.stack} have no pinned host key; refusing to trust on first use"
+            )
+        base = paths.ssh_dir() / inventory.stack
+        base.mkdir(parents=True, exist_ok=True)
+        self.known_hosts = base / "known_hosts"
+        text = "".join(known_hosts_line(n) for n in inventory.nodes)
+        if not self.known_hosts.exists() or self.known_hosts.read_text() != text:
+            tmp = self.known_hosts.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(text)
+            os.replace(tmp, self.known_hosts)
+        self.control_dir = _control_dir(base)
+
+    def ssh_args(self, node: NodeInfo) -> list[str]:
+        args = [
+            "ssh",
+            "-i", str(self.inventory.ssh_private_key),
+            "-p", str(node.ssh_port),
+            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=10",
+            "-o", "ServerAliveInterval=15",
+            "-o", "LogLevel=ERROR",
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={self.control_dir}/%C",
+            "-o", f"ControlPersist={CONTROL_PERSIST_S}",
+        ]  # fmt: skip
+        if node.proxy_command:
+            args += ["-o", f"ProxyCommand={node.proxy_command}"]
+        return args
+
+    def rsh(self, node: NodeInfo) -> str:
+        """The -e argument of rsync."""
+        return " ".join(shlex.quote(a) for a in self.ssh_args(node))
+
+    def target(self, node: NodeInfo, remote_path: str) -> str:
+        return f"{node.ssh_user}@{node.address}:{remote_path}"
+
+    def close(self) -> None:
+        """Stop the multiplexing masters this inventory started (no process is left behind)."""
+        for node in self.inventory.nodes:
+            subprocess.run(
+                self.ssh_args(node) + ["-O", "exit", f"{node.ssh_user}@{node.address}"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=10,
+            )
+
+
+def _control_dir(base: Path) -> Path:
+    """Unix socket paths are limited to ~108 bytes: fall back to a short private temp dir."""
+    d = base / "cm"
+    if len(str(d)) + 42 > 100:
+        digest = hashlib.sha256(str(base).encode()).hexdigest()[:12]
+        d = Path(tempfile.gettempdir()) / f"skyc-cm-{os.getuid()}-{digest}"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d
+
+
+def rsync_binary() -> str:
+    exe = shutil.which("rsync")
+    if not exe:
+        raise MissingDependencyError("rsync not found: install the rsync package (apt-get install rsync)")
+    return exe
+
+
+def ignore_filters(workdir: Path) -> list[str]:
+    """SkyPilot's rules: .skyignore at the root if present, else every .gitignore plus .git/info/exclude."""
+    sky = workdir / ".skyignore"
+    if sky.is_file():
+        return [f"--exclude-from={sky}"]
+    filters = ["--filter=dir-merge,- .gitignore"]
+    exclude = workdir / ".git" / "info" / "exclude"
+    if exclude.is_file():
+        filters.append(f"--exclude-from={exclude}")
+    return filters
+
+
+def rsync(opts: SSHOptions, node: NodeInfo, src: str, dst: str, extra: list[str] = (), *, compress: bool = False) -> None:
+    cmd = [rsync_binary(), "-a", *(["-z"] if compress else []), *extra, "-e", opts.rsh(node), src, opts.target(node, dst)]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return
+    err = proc.stderr.strip().splitlines()
+    cause = err[-1] if err else f"exit {proc.returncode}"
+    if proc.returncode == 255 or "Host key verification failed" in proc.stderr:
+        raise NodeConnectionError(f"rsync to node {node.name} ({node.address}:{node.ssh_port}) failed: {cause}")
+    raise SyncError(f"rsync of {src} to node {node.name}:{dst} failed: {cause}")
+
+
+def parallel(nodes: list[NodeInfo], fn) -> None:
+    """Run fn(node) on every node at once; raise the first error (by rank)."""
+    if len(nodes) == 1:
+        fn(nodes[0])
+        return
+    with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
+        futures = [pool.submit(fn, n) for n in nodes]
+    for f in futures:
+        f.result()
+
+
+def check_workdir(workdir: Any) -> Path | dict:
+    """Validate a workdir before anything runs: an existing directory, or {url, ref}."""
+    if isinstance(workdir, dict):
+        if not workdir.get("url"):
+            raise SpecError("workdir: the git form needs a `url` (and optionally a `ref`)")
+        return workdir
+    path = Path(os.path.expanduser(str(workdir))).absolute()
+    if not path.is_dir():
+        raise SpecError(f"workdir {workdir} does not exist or is not a directory")
+    return path
+
+
+def sync_workdir(opts: SSHOptions, workdir: Path, *, mirror: bool = False, compress: bool = False) -> None:
+    extra = ignore_filters(workdir) + (["--delete"] if mirror else [])
+    parallel(
+        opts.inventory.nodes,
+        lambda n: rsync(opts, n, f"{workdir}/", f"{REMOTE_WORKDIR}/", extra, compress=compress),
+    )
+
+
+def git_checkout_command(url: str, ref: str | None) -> str:
+    """Shell run on each node: clone (or update) the repo in ~/sky_workdir and check out `ref`."""
+    q = shlex.quote
+    head = (
+        f"mkdir -p ~/{REMOTE_WORKDIR} && cd ~/{REMOTE_WORKDIR} && "
+        "{ git rev-parse --git-dir >/dev/null 2>&1 || git init -q; } && "
+        f"{{ git remote set-url origin {q(url)} 2>/dev/null || git remote add origin {q(url)}; }} && "
+    )
+    if ref:
+        return head + (
+            "git fetch -q --force --tags origin '+refs/heads/*:refs/remotes/origin/*' && "
+            f"rev=$(git rev-parse -q --verify {q('origin/' + ref + '^{commit}')} || git rev-parse -q --verify {q(ref + '^{commit}')}) && "
+            'git checkout -q --force --detach "$rev"'
+        )
+    return head + "git fetch -q --force origin HEAD && git checkout -q --force --detach FETCH_HEAD"
+
+
+def git_envs(workdir: dict) -> dict[str, str]:
+    """Envs SkyPilot adds for a git workdir: GIT_URL and one of GIT_COMMIT_HASH/GIT_TAG/GIT_BRANCH."""
+    env = {"GIT_URL": workdir["url"]}
+    ref = workdir.get("ref")
+    if ref:
+        is_hash = len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower())
+        env["GIT_COMMIT_HASH" if is_hash else "GIT_BRANCH"] = ref
+    return env
+
+
+def is_bucket(src: Any) -> bool:
+    return isinstance(src, dict) or (isinstance(src, str) and "://" in src)
+
+
+def sync_file_mounts(opts: SSHOptions, file_mounts: dict, *, compress: bool = False) -> None:
+    """Copy local files/dirs to their remote paths on every node; bucket URIs are refused."""
+    inv = opts.inventory
+    plan: list[tuple[str, str, Path]] = []
+    for dst, src in file_mounts.items():
+        if is_bucket(src):
+            shown = src if isinstance(src, str) else (src.get("source") or src.get("name"))
+            raise ProviderError(
+                f"file_mounts {dst}: bucket storage ({shown}) is not supported on infra {inv.provider}; "
+                "use a local path or a cloud infra"
+            )
+        path = Path(os.path.expanduser(str(src))).absolute()
+        if not path.exists():
+            raise SpecError(f"file_mounts {dst}: local source {src} does not exist")
+        remote = str(dst)
+        if remote.startswith("~/"):
+            remote = remote[2:]  # rsync paths are relative to the node's home
+        plan.append((str(dst), remote, path))
+
+    for dst, remote, path in plan:
+        # Local nodes share the host's filesystem: an absolute path is the same file on every node.
+        nodes = inv.nodes[:1] if (inv.provider == "local" and os.path.isabs(remote)) else inv.nodes
+        parent = os.path.dirname(remote.rstrip("/")) or "."
+        mkdir = ["--rsync-path", f"mkdir -p {shlex.quote(parent)} && rsync"]
+        src = f"{path}/" if path.is_dir() else str(path)
+        target = f"{remote.rstrip('/')}/" if path.is_dir() else remote
+        parallel(nodes, lambda n, s=src, t=target: rsync(opts, n, s, t, mkdir, compress=compress))
