@@ -15,6 +15,7 @@ PROVIDERS: dict[str, str] = {
     "gcp": "skyc.stacks.gcp:GCPProvider",
     "azure": "skyc.stacks.azure:AzureProvider",
     "kubernetes": "skyc.stacks.kubernetes:KubernetesProvider",
+    "ssh": "skyc.stacks.ssh:SSHProvider",
 }
 
 
