@@ -26,16 +26,18 @@ def render_resources(spec: StackSpec) -> list[dict[str, Any]]:
 
 
 def render(spec: StackSpec) -> dict[str, Any]:
-    """{"resources": [...], "outputs": {stack outputs under mocks}, "warnings": [...]}."""
+    """{"resources": [...], "invokes": [data-source look-ups], "outputs": {stack outputs under
+    mocks}, "warnings": [...]}."""
     provider = registry.get(spec.provider)
     validate = getattr(provider, "validate", None)
     if validate is not None:
         validate(spec)
     program = provider.program(spec)
     with _LOCK:
-        recorded, outputs = _run_mocked(program, spec.stack)
+        mocks, outputs = _run_mocked(program, spec.stack)
     return {
-        "resources": sorted(recorded, key=lambda r: (r["type"], r["name"])),
+        "resources": sorted(mocks.recorded, key=lambda r: (r["type"], r["name"])),
+        "invokes": sorted(mocks.invokes, key=lambda r: (r["token"], repr(r["args"]))),
         "outputs": _plain(outputs),
         "warnings": render_warnings(spec),
     }
@@ -113,7 +115,7 @@ def _run_mocked(program, stack: str) -> list[dict[str, Any]]:
         settings.set_root_resource(None)
         asyncio.set_event_loop(None)
         loop.close()
-    return mocks.recorded, outputs
+    return mocks, outputs
 
 
 def _plain(value: Any) -> Any:
@@ -140,6 +142,7 @@ def _mocks_class():
 
         def __init__(self) -> None:
             self.recorded: list[dict[str, Any]] = []
+            self.invokes: list[dict[str, Any]] = []
             self._lock = threading.Lock()
 
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -155,6 +158,8 @@ def _mocks_class():
             return f"{args.name}-id", state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
+            with self._lock:
+                self.invokes.append({"token": args.token, "args": _plain(dict(args.args))})
             return _invoke_result(args.token, dict(args.args))
 
     return Mocks
