@@ -889,7 +889,8 @@ def cmd_idle(args) -> int:
     busy = wait_for != "none" and (busy_jobs > 0 or sessions > 0)
     if busy:
         set_meta(db, "last_active", now)
-    last = get_meta(db, "last_active") or get_meta(db, "installed_at") or now
+    last_end = db.execute("SELECT MAX(end_at) FROM jobs").fetchone()[0] or 0.0
+    last = max(get_meta(db, "last_active") or get_meta(db, "installed_at") or now, last_end)
     return out({"idle_seconds": 0.0 if busy else max(0.0, now - last), "active_jobs": busy_jobs, "ssh_sessions": sessions})
 
 
