@@ -16,6 +16,8 @@ from skyc.stacks.base import StackSpec
 
 _LOCK = threading.Lock()  # the Pulumi runtime settings are process-global
 _DROP_INPUTS = {"__provider"}
+SECRET = "[secret]"
+_SECRET_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"  # Pulumi wire format
 _NAME_KEYS = ("name", "vmName", "virtualNetworkName", "networkSecurityGroupName", "subnetName", "publicIpAddressName", "networkInterfaceName")  # the pickled dynamic provider: bytes, not a plan input
 
 
@@ -123,6 +125,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
+        if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
+            return SECRET  # a plan may end up in a pull-request comment: never show secrets
         return {k: _plain(value[k]) for k in sorted(value)}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
