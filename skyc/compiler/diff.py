@@ -1,0 +1,350 @@
+"""Resource diffs: what a new stack spec changes against the stack's current state.
+
+Pure functions. Two sources feed the same model:
+- `diff_resources(old, new)`: rendered resources (`[{type, name, inputs}]`) of the last applied
+  spec vs the new one, property by property, with replacement decided by `forces_replacement`;
+- `from_preview(steps)`: the engine's real preview steps.
+Actions use Terraform's vocabulary and symbols; a replace counts as one add and one destroy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["create", "update", "replace", "delete", "no-op"]
+
+SYMBOLS: dict[str, str] = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "no-op": " "}
+
+# Input keys (normalised: lower case, no separators) whose change recreates the resource,
+# with the reason shown to the user. Nodes are cattle: a new machine shape or place is a new node.
+_REPLACING_KEYS: dict[str, str] = {
+    "instancetype": "instance type changed",
+    "machinetype": "machine type changed",
+    "vmsize": "VM size changed",
+    "ami": "image changed",
+    "image": "image changed",
+    "imageid": "image changed",
+    "sourceimage": "image changed",
+    "zone": "zone changed",
+    "availabilityzone": "zone changed",
+    "region": "region changed",
+    "location": "location changed",
+    "subnetid": "subnet changed",
+    "keyname": "SSH key changed",
+    "sshpublickey": "SSH key changed",
+    "publickey": "SSH key changed",
+    "instancemarketoptions": "spot/on-demand changed",
+    "usespot": "spot/on-demand changed",
+    "preemptible": "spot/on-demand changed",
+    "spot": "spot/on-demand changed",
+    "priority": "spot/on-demand changed",
+    "address": "node address changed",
+    "acceleratorname": "accelerator changed",
+    "guestaccelerators": "accelerator changed",
+    "disksize": "disk size changed",
+    "rootblockdevice": "root disk changed",
+    "bootdisk": "boot disk changed",
+    "osdisk": "OS disk changed",
+    "disktier": "disk tier changed",
+    "provider": "provider changed",
+}
+
+
+def _norm_key(segment: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", segment.lower())
+
+
+def _top_key(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def replace_reason(path: str) -> str | None:
+    """Why a change at this property path recreates the resource, or None if it updates in place.
+
+    Any segment of the path may force replacement (`rootBlockDevice.volumeSize` -> root disk changed).
+    """
+    for seg in re.split(r"[.\[\]]", path):
+        if seg and not seg.isdigit():
+            reason = _REPLACING_KEYS.get(_norm_key(seg))
+            if reason:
+                return reason
+    return None
+
+
+def describe_property(path: str) -> str:
+    """A replace reason for a property the engine named (falls back to '<path> changed')."""
+    return replace_reason(path) or f"{path} changed"
+
+
+class PropertyChange(BaseModel):
+    """One changed input, at a dotted path (`tags.Name`, `ports[0]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    kind: Literal["add", "update", "delete"]
+    old: Any = None
+    new: Any = None
+    forces_replacement: bool = False
+
+
+class ResourceChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str
+    action: Action
+    changes: list[PropertyChange] = Field(default_factory=list)
+    replace_reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOLS[self.action]
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.add or self.change or self.destroy)
+
+    def line(self) -> str:
+        if not self.has_changes:
+            return "No changes. Infrastructure matches the configuration."
+        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy."
+
+
+class StackDiff(BaseModel):
+    """The diff of one stack: per-resource actions, the summary and the hourly cost before/after."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack: str
+    source: Literal["render", "preview", "spec", "none"] = "render"
+    base_version: int | None = None
+    resources: list[ResourceChange] = Field(default_factory=list)
+    summary: Summary = Field(default_factory=Summary)
+    hourly_cost_before: float | None = None
+    hourly_cost_after: float | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return self.summary.has_changes
+
+    @property
+    def cost_delta(self) -> float | None:
+        if self.hourly_cost_after is None:
+            return None
+        return self.hourly_cost_after - (self.hourly_cost_before or 0.0)
+
+    @property
+    def changed(self) -> list[ResourceChange]:
+        return [r for r in self.resources if r.action != "no-op"]
+
+
+def summarize(changes: Iterable[ResourceChange]) -> Summary:
+    s = Summary()
+    for c in changes:
+        if c.action == "create":
+            s.add += 1
+        elif c.action == "update":
+            s.change += 1
+        elif c.action == "delete":
+            s.destroy += 1
+        elif c.action == "replace":
+            s.add += 1
+            s.destroy += 1
+    return s
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a nested value keyed by path; empty containers are leaves too."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k in sorted(value, key=str):
+            out.update(_flatten(value[k], f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, (list, tuple)) and value:
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def diff_inputs(old: dict[str, Any], new: dict[str, Any]) -> list[PropertyChange]:
+    """Property-level changes between two input maps, in path order."""
+    a, b = _flatten(old or {}), _flatten(new or {})
+    changes = []
+    for path in sorted(set(a) | set(b)):
+        if path in a and path in b:
+            if a[path] == b[path]:
+                continue
+            kind = "update"
+        else:
+            kind = "add" if path in b else "delete"
+        # Adding or removing a field the resource did not have ({} -> value) never needs a new node
+        # unless the field itself is one that forces replacement.
+        changes.append(
+            PropertyChange(
+                path=path, kind=kind, old=a.get(path), new=b.get(path),
+                forces_replacement=replace_reason(path) is not None,
+            )
+        )
+    return changes
+
+
+def _key(res: dict[str, Any]) -> tuple[str, str]:
+    return (str(res.get("type", "")), str(res.get("name", "")))
+
+
+def diff_resources(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> list[ResourceChange]:
+    """Match resources by (type, name); new order first, then deletions in old order."""
+    old_by_key = {_key(r): r for r in old}
+    out: list[ResourceChange] = []
+    seen = set()
+    for res in new:
+        key = _key(res)
+        seen.add(key)
+        before = old_by_key.get(key)
+        if before is None:
+            changes = diff_inputs({}, res.get("inputs") or {})
+            for c in changes:
+                c.forces_replacement = False
+            out.append(ResourceChange(type=key[0], name=key[1], action="create", changes=changes))
+            continue
+        changes = diff_inputs(before.get("inputs") or {}, res.get("inputs") or {})
+        reasons = list(dict.fromkeys(replace_reason(c.path) for c in changes if c.forces_replacement))
+        action: Action = "replace" if reasons else ("update" if changes else "no-op")
+        out.append(ResourceChange(type=key[0], name=key[1], action=action, changes=changes, replace_reasons=reasons))
+    for key, res in old_by_key.items():
+        if key not in seen:
+            changes = diff_inputs(res.get("inputs") or {}, {})
+            for c in changes:
+                c.forces_replacement = False
+            out.append(ResourceChange(type=key[0], name=key[1], action="delete", changes=changes))
+    return out
+
+
+# Engine preview ops -> our actions. A replacement shows up as several steps on one URN.
+_PREVIEW_OPS: dict[str, Action] = {
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "delete-replaced": "replace",
+    "discard-replaced": "replace",
+    "import-replacement": "replace",
+    "import": "create",
+    "same": "no-op",
+    "read": "no-op",
+    "refresh": "no-op",
+    "read-replacement": "replace",
+    "discard": "delete",
+}
+
+_HIDDEN_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")
+
+
+def from_preview(steps: Iterable[dict[str, Any]]) -> list[ResourceChange]:
+    """Engine preview steps -> resource changes (one per URN; the stack and providers hidden)."""
+    by_urn: dict[str, ResourceChange] = {}
+    for step in steps:
+        rtype = str(step.get("type") or "")
+        if any(rtype.startswith(h) for h in _HIDDEN_TYPES):
+            continue
+        action = _PREVIEW_OPS.get(str(step.get("op")), "update")
+        urn = str(step.get("urn") or f"{rtype}::{step.get('name')}")
+        name = str(step.get("name") or urn.rsplit("::", 1)[-1])
+        old_in = step.get("old_inputs") or {}
+        new_in = step.get("new_inputs") or {}
+        changes = diff_inputs(old_in, new_in) if action != "no-op" else []
+        named = set(step.get("diffs") or [])
+        replace_keys = list(step.get("replace_reasons") or [])
+        for c in changes:
+            c.forces_replacement = action == "replace" and (_top_key(c.path) in replace_keys or c.path in replace_keys)
+        if action == "update" and not changes and named:
+            changes = [PropertyChange(path=k, kind="update") for k in sorted(named)]
+        reasons = list(dict.fromkeys(describe_property(k) for k in replace_keys))
+        if action == "replace" and not reasons:
+            reasons = list(dict.fromkeys(r for c in changes if (r := replace_reason(c.path)))) or ["provider requires replacement"]
+        prev = by_urn.get(urn)
+        if prev is not None:
+            # create-replacement + delete-replaced (or a replace step) on one URN: one replace.
+            if _rank(action) > _rank(prev.action):
+                prev.action = action
+            prev.replace_reasons = list(dict.fromkeys(prev.replace_reasons + reasons))
+            if not prev.changes:
+                prev.changes = changes
+            continue
+        by_urn[urn] = ResourceChange(type=rtype, name=name, action=action, changes=changes, replace_reasons=reasons)
+    return list(by_urn.values())
+
+
+def _rank(action: Action) -> int:
+    return ["no-op", "update", "create", "delete", "replace"].index(action)
+
+
+def make_diff(
+    stack: str,
+    changes: list[ResourceChange],
+    *,
+    source: str = "render",
+    base_version: int | None = None,
+    hourly_cost_before: float | None = None,
+    hourly_cost_after: float | None = None,
+) -> StackDiff:
+    return StackDiff(
+        stack=stack,
+        source=source,  # type: ignore[arg-type]
+        base_version=base_version,
+        resources=changes,
+        summary=summarize(changes),
+        hourly_cost_before=hourly_cost_before,
+        hourly_cost_after=hourly_cost_after,
+    )
+
+
+def total_summary(diffs: Iterable[StackDiff]) -> Summary:
+    s = Summary()
+    for d in diffs:
+        s.add += d.summary.add
+        s.change += d.summary.change
+        s.destroy += d.summary.destroy
+    return s
+
+
+def format_value(value: Any, width: int = 60) -> str:
+    """Short display form of an input value (secrets are never in rendered inputs)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = f'"{value}"'
+    else:
+        text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def spec_resources(spec: Any) -> list[dict[str, Any]]:
+    """A provider-neutral resource view of a StackSpec: one node resource per rank.
+
+    Used when the provider's rendered resources are unavailable, so a spec change still diffs
+    per node (num_nodes 1 -> 2 is one node added, an instance type change replaces every node).
+    """
+    data = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
+    shared = {k: v for k, v in data.items() if k not in ("num_nodes", "stack", "version") and v not in (None, [], {})}
+    return [
+        {"type": f"skyc:{data.get('provider', 'node')}:Node", "name": f"{data['stack']}-{rank}", "inputs": dict(shared)}
+        for rank in range(int(data.get("num_nodes") or 1))
+    ]
