@@ -92,12 +92,18 @@ class SSHOptions:
                 capture_output=True,
                 timeout=10,
             )
+        if not str(self.control_dir).startswith(str(paths.home())):
+            try:
+                self.control_dir.rmdir()  # the short temp fallback, once empty
+            except OSError:
+                pass
 
 
 def _control_dir(base: Path) -> Path:
-    """Unix socket paths are limited to ~108 bytes: fall back to a short private temp dir."""
+    """Unix socket paths are limited to ~104 bytes and ssh adds 41 (%C) + 17 (temp suffix):
+    fall back to a short private temp dir."""
     d = base / "cm"
-    if len(str(d)) + 42 > 100:
+    if len(str(d)) > 44:
         digest = hashlib.sha256(str(base).encode()).hexdigest()[:12]
         d = Path(tempfile.gettempdir()) / f"skyc-cm-{os.getuid()}-{digest}"
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -128,8 +134,8 @@ def rsync(opts: SSHOptions, node: NodeInfo, src: str, dst: str, extra: list[str]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode == 0:
         return
-    err = proc.stderr.strip().splitlines()
-    cause = err[-1] if err else f"exit {proc.returncode}"
+    err = [line for line in proc.stderr.strip().splitlines() if not line.startswith("rsync error:")]
+    cause = " ".join(err[-2:]) if err else f"exit {proc.returncode}"
     if proc.returncode == 255 or "Host key verification failed" in proc.stderr:
         raise NodeConnectionError(f"rsync to node {node.name} ({node.address}:{node.ssh_port}) failed: {cause}")
     raise SyncError(f"rsync of {src} to node {node.name}:{dst} failed: {cause}")
