@@ -190,6 +190,11 @@ def _outputs_for(typ: str, name: str, inputs: dict) -> dict[str, Any]:
         cfgs = [dict(c) for c in inputs.get("ipConfigurations") or [{}]]
         cfgs[0]["privateIPAddress"] = private
         return {"ipConfigurations": cfgs}
+    if typ.startswith("pulumi-python:dynamic") and not inputs.get("facts"):
+        # Dynamic nodes report what they found on the machine: answer with a plausible node.
+        node = inputs.get("node") or name
+        return {"facts": {"name": node, "address": private, "ip": private, "port": int(inputs.get("port") or 22),
+                          "user": "user", "home": None, "host_key": None}, "running": True}
     if typ == "kubernetes:core/v1:Pod":
         return {"status": {"podIP": private, "hostIP": _fake_ip(name + "-host", "10.1")}}
     if typ == "kubernetes:core/v1:Service":
