@@ -82,7 +82,7 @@ def test_spec_resources_fallback_diffs_per_node():
     a = StackSpec(stack="c", provider="aws", instance_type="m5.xlarge", num_nodes=1)
     b = a.model_copy(update={"num_nodes": 2})
     changes = diff.diff_resources(diff.spec_resources(a), diff.spec_resources(b))
-    assert [(c.name, c.action) for c in changes] == [("c-0", "no-op"), ("c-1", "create")]
+    assert [(c.name, c.action) for c in changes] == [("head", "no-op"), ("worker1", "create")]
     c = a.model_copy(update={"instance_type": "p3.2xlarge"})
     (r,) = diff.diff_resources(diff.spec_resources(a), diff.spec_resources(c))
     assert r.action == "replace" and r.replace_reasons == ["instance type changed"]

@@ -166,7 +166,9 @@ def summarize(changes: Iterable[ResourceChange]) -> Summary:
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Leaves of a nested value keyed by path; empty containers are leaves too."""
+    """Leaves of a nested value keyed by path; empty containers below the top are leaves too."""
+    if not prefix and not value:
+        return {}
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
         for k in sorted(value, key=str):
@@ -182,7 +184,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def diff_inputs(old: dict[str, Any], new: dict[str, Any]) -> list[PropertyChange]:
     """Property-level changes between two input maps, in path order."""
-    a, b = _flatten(old or {}), _flatten(new or {})
+    # Pulumi drops null inputs: a key set to None and a missing key are the same state.
+    a = {k: v for k, v in _flatten(old or {}).items() if v is not None}
+    b = {k: v for k, v in _flatten(new or {}).items() if v is not None}
     changes = []
     for path in sorted(set(a) | set(b)):
         if path in a and path in b:
@@ -206,8 +210,14 @@ def _key(res: dict[str, Any]) -> tuple[str, str]:
     return (str(res.get("type", "")), str(res.get("name", "")))
 
 
+def _managed(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in resources if not any(str(r.get("type", "")).startswith(h) for h in _HIDDEN_TYPES)]
+
+
 def diff_resources(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> list[ResourceChange]:
-    """Match resources by (type, name); new order first, then deletions in old order."""
+    """Match resources by (type, name); new order first, then deletions in old order.
+    Provider instances and the stack itself are not shown (as in Terraform's plan)."""
+    old, new = _managed(old), _managed(new)
     old_by_key = {_key(r): r for r in old}
     out: list[ResourceChange] = []
     seen = set()
@@ -265,8 +275,9 @@ def from_preview(steps: Iterable[dict[str, Any]]) -> list[ResourceChange]:
         action = _PREVIEW_OPS.get(str(step.get("op")), "update")
         urn = str(step.get("urn") or f"{rtype}::{step.get('name')}")
         name = str(step.get("name") or urn.rsplit("::", 1)[-1])
-        old_in = step.get("old_inputs") or {}
-        new_in = step.get("new_inputs") or {}
+        # The dynamic provider's pickled code is not a property anyone reviews.
+        old_in = {k: v for k, v in (step.get("old_inputs") or {}).items() if k != "__provider"}
+        new_in = {k: v for k, v in (step.get("new_inputs") or {}).items() if k != "__provider"}
         changes = diff_inputs(old_in, new_in) if action != "no-op" else []
         named = set(step.get("diffs") or [])
         replace_keys = list(step.get("replace_reasons") or [])
@@ -345,6 +356,52 @@ def spec_resources(spec: Any) -> list[dict[str, Any]]:
     data = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
     shared = {k: v for k, v in data.items() if k not in ("num_nodes", "stack", "version") and v not in (None, [], {})}
     return [
-        {"type": f"skyc:{data.get('provider', 'node')}:Node", "name": f"{data['stack']}-{rank}", "inputs": dict(shared)}
+        {"type": f"skyc:{data.get('provider', 'node')}:Node", "name": "head" if rank == 0 else f"worker{rank}", "inputs": dict(shared)}
         for rank in range(int(data.get("num_nodes") or 1))
     ]
+
+
+def diff_against_state(
+    spec: Any,
+    engine: Any = None,
+    *,
+    preview: bool = False,
+    hourly_cost_before: float | None = None,
+    hourly_cost_after: float | None = None,
+) -> StackDiff:
+    """Diff a new StackSpec against its stack's current state.
+
+    Default: the state's recorded resource inputs vs the new spec rendered offline (fast, no
+    engine run); `preview=True` asks the engine for a real preview instead. A spec the provider
+    cannot render offline falls back to a per-node diff of the specs. A missing stack diffs
+    against nothing (everything is created).
+    """
+    from skyc.errors import SkycError
+
+    if engine is None:
+        from skyc.stacks.engine import Engine
+
+        engine = Engine()
+    old_spec = engine.last_spec(spec.stack)
+    base_version = engine.version(spec.stack) if old_spec is not None else None
+    if old_spec is not None and not spec.ssh_public_key:
+        # The engine fills the cluster key at apply time; the same key is reused, so not a change.
+        spec = spec.model_copy(update={"ssh_public_key": old_spec.ssh_public_key})
+    if preview:
+        steps = engine.preview(spec).get("steps") or []
+        return make_diff(spec.stack, from_preview(steps), source="preview", base_version=base_version,
+                         hourly_cost_before=hourly_cost_before, hourly_cost_after=hourly_cost_after)
+    from skyc.stacks import audit, render
+
+    try:
+        new_res = render.render_resources(spec)
+        old_res = audit.state_resources(spec.stack, engine) if old_spec is not None else []
+        source = "render"
+    except SkycError:
+        raise
+    except Exception:  # noqa: BLE001 - a provider program that cannot run offline: diff the specs
+        new_res = spec_resources(spec)
+        old_res = spec_resources(old_spec) if old_spec is not None else []
+        source = "spec"
+    return make_diff(spec.stack, diff_resources(old_res, new_res), source=source, base_version=base_version,
+                     hourly_cost_before=hourly_cost_before, hourly_cost_after=hourly_cost_after)
