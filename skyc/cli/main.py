@@ -15,6 +15,8 @@ from skyc.errors import SkycError
 
 # command name -> "module:attribute"; keeps `skyc --help` free of heavy imports.
 COMMANDS: dict[str, str] = {
+    "state": "skyc.cli.state:state",
+    "refresh": "skyc.cli.state:refresh",
 }
 
 EPILOG = """\b
