@@ -302,3 +302,13 @@ def test_idle_and_autostop(head):
     head.wait(jid)
     idle = head.call("idle")["idle_seconds"]
     assert 0 <= idle < 2  # the clock restarted when the job was last seen running
+
+
+def test_cancelled_pending_job_leaves_no_secrets(head):
+    blocker = head.submit("sleep 30.919", cpus=2)
+    pending = head.submit("echo x", secrets={"K": "v"})
+    secrets = head.home / ".skyc" / "jobs" / str(pending) / "secrets.json"
+    assert secrets.exists() and secrets.stat().st_mode & 0o777 == 0o600
+    assert head.call("cancel", pending, blocker) == [pending, blocker]
+    assert not secrets.exists()
+    assert not procs_with(b"sleep\x0030.919")

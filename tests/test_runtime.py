@@ -245,3 +245,38 @@ def test_node_dying_mid_job_fails_the_driver(tmp_path):
         assert procs_with(b"sleep\x0043.211") == []  # the head's rank was stopped too
         _, text = logs_of(rt, jid)
         assert "worker1" in text
+
+
+def test_idle_counts_other_ssh_sessions_and_reconnects(rt, cluster2):
+    import socket
+
+    rt.install_agent()
+    other = ClusterRuntime(cluster2)
+    try:
+        other.queue()  # a second, open SSH connection to the head
+        assert rt.idle_seconds() == 0.0
+        time.sleep(0.2)
+        assert rt.idle_seconds(wait_for="jobs") > 0.1
+    finally:
+        other.close()
+    time.sleep(0.3)  # the server notices the closed connection
+    assert rt.idle_seconds() > 0.0
+    rt.set_autostop(10, True, "jobs")
+    assert rt.get_autostop() == {"idle_minutes": 10, "down": True, "wait_for": "jobs"}
+    # a dropped connection is reopened on the next call
+    rt.head.transport().sock.shutdown(socket.SHUT_RDWR)
+    assert isinstance(rt.queue(), list)
+
+
+def test_workdir_is_additive_unless_mirrored(rt, cluster2, tmp_path):
+    wd = tmp_path / "w"
+    wd.mkdir()
+    (wd / "old.txt").write_text("o")
+    rt.sync_workdir(str(wd))
+    (wd / "old.txt").unlink()
+    (wd / "new.txt").write_text("n")
+    rt.sync_workdir(str(wd))
+    remote = Path(cluster2.nodes[1].home) / "sky_workdir"
+    assert (remote / "old.txt").exists() and (remote / "new.txt").exists()
+    rt.sync_workdir(str(wd), mirror=True)
+    assert not (remote / "old.txt").exists() and (remote / "new.txt").exists()

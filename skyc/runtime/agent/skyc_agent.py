@@ -170,6 +170,14 @@ def driver_alive(job_id: int, pid: int | None) -> bool:
     return pid_alive(pid, b"skyc_agent", b"driver\0" + str(job_id).encode() + b"\0")
 
 
+def drop_secrets(job_id: int) -> None:
+    """A job that ends before its driver read its secrets must not leave them on disk."""
+    try:
+        os.unlink(os.path.join(job_dir(job_id), "secrets.json"))
+    except OSError:
+        pass
+
+
 def reconcile(db: sqlite3.Connection) -> None:
     """Fail jobs whose driver died, or that never left INIT."""
     now = time.time()
@@ -178,8 +186,10 @@ def reconcile(db: sqlite3.Connection) -> None:
     ).fetchall():
         if row["driver_pid"] and not driver_alive(row["job_id"], row["driver_pid"]):
             set_status(db, row["job_id"], FAILED_DRIVER, end_at=now, message="job driver exited unexpectedly")
+            drop_secrets(row["job_id"])
         elif row["status"] == INIT and now - row["submitted_at"] > INIT_TIMEOUT:
             set_status(db, row["job_id"], FAILED_DRIVER, end_at=now, message="job stuck in INIT")
+            drop_secrets(row["job_id"])
 
 
 # ---------------------------------------------------------------- scheduler
@@ -757,6 +767,8 @@ def cmd_cancel(args) -> int:
     for row in rows:
         if set_status(db, row["job_id"], CANCELLED, end_at=time.time()):
             cancelled.append(row["job_id"])
+            if not row["driver_pid"]:
+                drop_secrets(row["job_id"])
     for row in rows:
         kill_job(db, row, cluster)
     schedule(db)
