@@ -17,6 +17,7 @@ from skyc.errors import SkycError
 COMMANDS: dict[str, str] = {
     "state": "skyc.cli.state:state",
     "refresh": "skyc.cli.state:refresh",
+    "apply": "skyc.cli.apply:apply",
 }
 
 EPILOG = """\b
