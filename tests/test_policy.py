@@ -105,3 +105,24 @@ def test_check_uses_default_file_and_explicit_file(skyc_home, tmp_path):
     assert pol.check(s, policy_file=other).passed
     with pytest.raises(PolicyError, match="not found"):
         pol.check(s, policy_file=tmp_path / "missing.yaml")
+
+
+def test_check_plan_counts_running_clusters_except_replaced(tmp_path):
+    from types import SimpleNamespace as NS
+
+    from skyc.stacks.base import StackSpec
+
+    plan = NS(tasks=[
+        NS(cluster="train", action="create", hourly_cost=3.0,
+           stack=StackSpec(stack="train", provider="aws", region="us-east-1", num_nodes=2,
+                           accelerator_name="A100", accelerator_count=1)),
+        NS(cluster="gone", action="delete", hourly_cost=50.0, stack=StackSpec(stack="gone", provider="aws")),
+    ])
+    f = tmp_path / "p.yaml"
+    f.write_text("max_total_hourly_cost: 5\nrequire_spot: [A100]\nallowed_infra: [aws/us-*]\n")
+    # "train" is being replaced: its old $/h is not counted twice; "other" is.
+    r = pol.check_plan(plan, policy_file=f, running={"train": 10.0, "other": 1.5})
+    assert [v.rule for v in r.violations] == ["require_spot"]
+    r = pol.check_plan(plan, policy_file=f, running={"other": 2.5})
+    assert sorted(v.rule for v in r.violations) == ["max_total_hourly_cost", "require_spot"]
+    assert r.file == str(f) and not r.passed

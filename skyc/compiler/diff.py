@@ -318,7 +318,7 @@ def make_diff(
         stack=stack,
         source=source,  # type: ignore[arg-type]
         base_version=base_version,
-        resources=changes,
+        resources=sorted(changes, key=lambda r: (r.type, r.name)),  # stable order, as Terraform's addresses
         summary=summarize(changes),
         hourly_cost_before=hourly_cost_before,
         hourly_cost_after=hourly_cost_after,
@@ -405,3 +405,32 @@ def diff_against_state(
         source = "spec"
     return make_diff(spec.stack, diff_resources(old_res, new_res), source=source, base_version=base_version,
                      hourly_cost_before=hourly_cost_before, hourly_cost_after=hourly_cost_after)
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}/h"
+
+
+def _delta(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}/h"
+
+
+def render(diffs: list[StackDiff], fmt: Literal["text", "markdown"] = "text", *, policy: Any = None,
+           title: str = "skyc plan") -> str:
+    """Text for a terminal or Markdown for a pull-request comment (templates diff.*.j2)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("skyc", "templates"), keep_trailing_newline=True, autoescape=False,
+        undefined=jinja2.StrictUndefined,
+    )
+    name = {"text": "diff.txt.j2", "markdown": "diff.md.j2"}[fmt]
+    out = env.get_template(name).render(
+        diffs=diffs, total=total_summary(diffs), policy=policy, title=title,
+        fmt_value=format_value, fmt_money=_money, fmt_delta=_delta,
+    )
+    if fmt == "text" and policy is not None:
+        out += env.get_template("policy.txt.j2").render(policy=policy)
+    return out.strip("\n") + "\n"

@@ -255,3 +255,67 @@ def raise_for(result: PolicyResult) -> None:
     if not result.passed:
         lines = "\n".join(f"  - [{v.rule}] {v.message}" for v in result.violations)
         raise PolicyError(f"plan violates policy {result.file}:\n{lines}")
+
+
+# --- plan adapter ---------------------------------------------------------------------------
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _task_cost(task: Any) -> float:
+    """$/h of one plan entry for all its nodes: the entry's own figure, else its chosen offer's."""
+    for holder in (task, _get(task, "chosen")):
+        if holder is None:
+            continue
+        for key in ("hourly_cost", "cost_per_hour", "hourly_price"):
+            value = _get(holder, key)
+            if isinstance(value, (int, float)):
+                return float(value)
+    return 0.0
+
+
+def subjects_from_plan(plan: Any) -> list[PolicySubject]:
+    """One subject per plan entry that creates or keeps a stack (deletions are not checked)."""
+    out = []
+    for task in _get(plan, "tasks") or []:
+        spec = _get(task, "stack")
+        if spec is None or _get(task, "action") == "delete":
+            continue
+        infra = "/".join(p for p in (_get(spec, "provider"), _get(spec, "region"), _get(spec, "zone")) if p)
+        out.append(PolicySubject(
+            cluster=_get(task, "cluster") or _get(spec, "stack"),
+            infra=infra or "*",
+            hourly_cost=_task_cost(task),
+            num_nodes=int(_get(spec, "num_nodes") or 1),
+            use_spot=bool(_get(spec, "use_spot")),
+            accelerator=_get(spec, "accelerator_name"),
+        ))
+    return out
+
+
+def running_hourly_costs() -> dict[str, float]:
+    """$/h of every registered cluster and service (empty without a cluster registry)."""
+    try:
+        from skyc import registry
+    except ImportError:
+        return {}
+    fn = getattr(registry, "hourly_costs", None)
+    return dict(fn()) if fn is not None else {}
+
+
+def check_plan(plan: Any, *, policy_file: str | Path | None = None,
+               running: dict[str, float] | None = None) -> PolicyResult:
+    """Evaluate the policy on a plan. The total counts the registered clusters' $/h, except the
+    ones this plan replaces (their new cost is in the plan)."""
+    path = find(policy_file)
+    if path is None:
+        return PolicyResult()
+    subjects = subjects_from_plan(plan)
+    running = running_hourly_costs() if running is None else running
+    planned = {s.cluster for s in subjects}
+    other = sum(cost for name, cost in running.items() if name not in planned)
+    return check(subjects, policy_file=path, other_hourly_cost=other)
