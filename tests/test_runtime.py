@@ -182,6 +182,11 @@ def test_file_mounts_and_bad_sources(rt, cluster2, tmp_path):
     for node in cluster2.nodes:
         assert (Path(node.home) / "mounts" / "one.txt").read_text() == "one"
         assert (Path(node.home) / "mounts" / "dir" / "x" / "y.txt").read_text() == "y"
+    rt.pool.get(1).rsync(str(f), "direct.txt")  # the connector's own rsync
+    assert (Path(cluster2.nodes[1].home) / "direct.txt").read_text() == "one"
+    rt.pool.get(0).put(b"payload", ".cfg/put.bin", mode=0o600)
+    assert rt.pool.get(0).get(".cfg/put.bin") == b"payload"
+    assert (Path(cluster2.nodes[0].home) / ".cfg" / "put.bin").stat().st_mode & 0o777 == 0o600
     with pytest.raises(ProviderError, match="not supported on infra local"):
         rt.sync_file_mounts({"/data": "s3://bucket/path"})
     with pytest.raises(SpecError, match="does not exist"):

@@ -56,7 +56,6 @@ class ClusterRuntime:
             raise JobError(f"cluster {inventory.stack} has no nodes")
         self.inventory = inventory
         self.pool = ConnectionPool(inventory)
-        self._ssh: sync.SSHOptions | None = None
         self._installed = False
 
     # -- setup of the head
@@ -80,9 +79,7 @@ class ClusterRuntime:
     # -- files
 
     def _opts(self) -> sync.SSHOptions:
-        if self._ssh is None:
-            self._ssh = sync.SSHOptions(self.inventory)
-        return self._ssh
+        return self.pool.ssh_options()
 
     def sync_workdir(self, workdir: str | dict, *, mirror: bool = False) -> None:
         """rsync a local dir (or clone {url, ref}) into ~/sky_workdir on every node."""
@@ -187,9 +184,6 @@ class ClusterRuntime:
 
     def close(self) -> None:
         self.pool.close()
-        if self._ssh is not None:
-            self._ssh.close()
-            self._ssh = None
 
     def __enter__(self) -> ClusterRuntime:
         return self

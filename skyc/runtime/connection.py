@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 import base64
+import logging
 import shlex
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from skyc.errors import NodeConnectionError
 from skyc.stacks.base import Inventory, NodeInfo
@@ -26,6 +27,10 @@ BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
 CHUNK = 1 << 20
 # AES-GCM is several times faster than CTR+HMAC in Paramiko; keep the rest as fallbacks.
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+# Failures become NodeConnectionError; keep Paramiko's own log records off the terminal.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class ConnectionDropped(NodeConnectionError):
@@ -81,6 +86,10 @@ class Connector(abc.ABC):
             )
         return res.stdout
 
+    def rsync(self, src: str, dst: str, extra: list[str] = (), *, compress: bool = False) -> None:
+        """Copy a local path to `dst` on the node with real rsync (optional capability)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot rsync")
+
     def close(self) -> None:  # noqa: B027 - optional
         pass
 
@@ -88,9 +97,10 @@ class Connector(abc.ABC):
 class SSHConnector(Connector):
     """Paramiko connection to one node, reopened with backoff when it drops."""
 
-    def __init__(self, node: NodeInfo, key_path: str | None):
+    def __init__(self, node: NodeInfo, key_path: str | None, ssh_options: Callable[[], Any] | None = None):
         self.node = node
         self.key_path = key_path
+        self._ssh_options = ssh_options  # -> sync.SSHOptions of the inventory, for rsync
         self._client = None
         self._lock = threading.Lock()
 
@@ -102,6 +112,7 @@ class SSHConnector(Connector):
 
     def _connect(self):
         import paramiko
+
 
         node = self.node
         if not node.host_key:
@@ -244,6 +255,13 @@ class SSHConnector(Connector):
             raise ConnectionDropped(f"connection to node {node_label(self.node)} dropped while streaming")
         return code
 
+    def rsync(self, src: str, dst: str, extra: list[str] = (), *, compress: bool = False) -> None:
+        from skyc.runtime import sync
+
+        if self._ssh_options is None:
+            raise NotImplementedError("this connector was created without an inventory's ssh options")
+        sync.rsync(self._ssh_options(), self.node, src, dst, list(extra), compress=compress)
+
     def _active(self) -> bool:
         c = self._client
         t = c.get_transport() if c is not None else None
@@ -265,11 +283,21 @@ def _fast_transport(sock, **kwargs):
 class ConnectionPool:
     """One reusable connector per node of an inventory."""
 
-    def __init__(self, inventory: Inventory, factory: Callable[[NodeInfo, str | None], Connector] = SSHConnector):
+    def __init__(self, inventory: Inventory, factory: Callable[..., Connector] = SSHConnector):
         self.inventory = inventory
         self._factory = factory
         self._conns: dict[str, Connector] = {}
         self._lock = threading.Lock()
+        self._ssh = None
+
+    def ssh_options(self):
+        """The inventory's ssh command line (pinned known_hosts, multiplexing), made once."""
+        from skyc.runtime.sync import SSHOptions
+
+        with self._lock:
+            if self._ssh is None:
+                self._ssh = SSHOptions(self.inventory)
+            return self._ssh
 
     def get(self, node: NodeInfo | int = 0) -> Connector:
         if isinstance(node, int):
@@ -277,7 +305,7 @@ class ConnectionPool:
         with self._lock:
             conn = self._conns.get(node.name)
             if conn is None:
-                conn = self._conns[node.name] = self._factory(node, self.inventory.ssh_private_key)
+                conn = self._conns[node.name] = self._factory(node, self.inventory.ssh_private_key, self.ssh_options)
             return conn
 
     def head(self) -> Connector:
@@ -286,5 +314,8 @@ class ConnectionPool:
     def close(self) -> None:
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
+            ssh, self._ssh = self._ssh, None
         for c in conns:
             c.close()
+        if ssh is not None:
+            ssh.close()  # stops the rsync multiplexing masters

@@ -851,7 +851,8 @@ def ssh_sessions(exclude: str | None) -> int:
     cluster = load_cluster()
     head = cluster["nodes"][0]
     port = int(head.get("port") or 22)
-    local_ips = {head["ip"]} | ({"0.0.0.0"} if cluster.get("cloud") != "local" else set())
+    # Local nodes share one host (and port): only the head's own loopback address is its sshd.
+    own_ip = head["ip"] if head["ip"].startswith("127.") else None
     skip = None
     if exclude:
         parts = exclude.split()
@@ -868,7 +869,7 @@ def ssh_sessions(exclude: str | None) -> int:
                         continue
                     lip, lport = _addr(cols[1])
                     rip, rport = _addr(cols[2])
-                    if lport != port or (cluster.get("cloud") == "local" and lip not in local_ips):
+                    if lport != port or (own_ip and lip != own_ip):
                         continue
                     if skip and (rip, rport) == skip:
                         continue
