@@ -102,6 +102,7 @@ def _run_mocked(program, stack: str) -> list[dict[str, Any]]:
     outputs: dict[str, Any] = {}
 
     def program_and_outputs() -> None:
+        pulumi.runtime.register_stack_transformation(_drop_aliases)
         program()
         root = settings.get_root_resource()
         exported = dict(getattr(root, "outputs", {}) or {})
@@ -118,6 +119,21 @@ def _run_mocked(program, stack: str) -> list[dict[str, Any]]:
         asyncio.set_event_loop(None)
         loop.close()
     return mocks, outputs
+
+
+def _drop_aliases(args):
+    """Stack transformation used only under mocks: aliases map old type names onto existing
+    state (azure-native lists dozens per type); there is no state here, and resolving them
+    dominates the time of large renders."""
+    import copy
+
+    import pulumi
+
+    if args.opts is None or not args.opts.aliases:
+        return None
+    opts = copy.copy(args.opts)
+    opts.aliases = []
+    return pulumi.ResourceTransformationResult(args.props, opts)
 
 
 def _plain(value: Any) -> Any:
