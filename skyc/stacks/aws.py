@@ -111,6 +111,23 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
             return ["AWS security group opens SSH (and task ports) to 0.0.0.0/0; set aws.ssh_cidr in config.yaml to restrict it"]
         return []
 
+    def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
+        from skyc.stacks.render import fake_ip
+
+        if typ == "aws:ec2/instance:Instance":
+            return {"privateIp": fake_ip(name, "10.0"), "publicIp": fake_ip(name, "203.0"), "arn": f"arn:aws:ec2:::instance/{name}"}
+        return None
+
+    def mock_call(self, token: str, args: dict) -> dict | None:
+        if token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "name": "default-image"}
+        if token == "aws:ec2/getVpc:getVpc":
+            return {"id": "vpc-0default", "cidrBlock": "172.31.0.0/16"}
+        if token == "aws:ec2/getSubnet:getSubnet":
+            where = args.get("availabilityZoneId") or args.get("availabilityZone") or "default"
+            return {"id": f"subnet-{where}", "availabilityZone": where}
+        return None
+
     def validate(self, spec: StackSpec) -> None:
         region = common.require_region(spec, "AWS")
         if not spec.instance_type:

@@ -122,6 +122,17 @@ class AzureProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Su
             return ["Azure security group opens SSH (and task ports) to any address; set azure.ssh_cidr in config.yaml to restrict it"]
         return []
 
+    def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
+        from skyc.stacks.render import fake_ip
+
+        if typ == "azure-native:network:PublicIPAddress":
+            return {"ipAddress": fake_ip(name, "203.0")}
+        if typ == "azure-native:network:NetworkInterface":
+            cfgs = [dict(c) for c in inputs.get("ipConfigurations") or [{}]]
+            cfgs[0]["privateIPAddress"] = fake_ip(name, "10.0")
+            return {"ipConfigurations": cfgs}
+        return None
+
     def validate(self, spec: StackSpec) -> None:
         common.require_region(spec, "Azure")
         if not spec.instance_type:

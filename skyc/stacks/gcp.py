@@ -146,6 +146,19 @@ class GCPProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
             return ["GCP firewall opens SSH (and task ports) to 0.0.0.0/0; set gcp.ssh_cidr in config.yaml to restrict it"]
         return []
 
+    def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
+        from skyc.stacks.render import fake_ip
+
+        private, public = fake_ip(name, "10.0"), fake_ip(name, "203.0")
+        if typ == "gcp:compute/instance:Instance":
+            nics = [dict(n) for n in inputs.get("networkInterfaces") or [{}]]
+            nics[0]["networkIp"] = private
+            nics[0]["accessConfigs"] = [{"natIp": public}]
+            return {"networkInterfaces": nics}
+        if typ == "gcp:tpu/v2Vm:V2Vm":
+            return {"networkEndpoints": [{"ipAddress": private, "accessConfigs": [{"externalIp": public}]}]}
+        return None
+
     def validate(self, spec: StackSpec) -> None:
         common.require_region(spec, "GCP")
         image = spec.image_id

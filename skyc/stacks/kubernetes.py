@@ -124,6 +124,18 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
         where = ", ".join(str(p) for p in kubeconfig_paths())
         return CredentialReport(enabled=False, reason=f"no kube config contexts in {where}: set KUBECONFIG or create ~/.kube/config")
 
+    def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
+        from skyc.stacks.render import fake_ip
+
+        if typ == "kubernetes:core/v1:Pod":
+            return {"status": {"podIP": fake_ip(name, "10.0"), "hostIP": fake_ip(name + "-host", "10.1")}}
+        if typ == "kubernetes:core/v1:Service":
+            spec = dict(inputs.get("spec") or {})
+            if spec.get("type") == "NodePort":
+                spec["ports"] = [dict(p, nodePort=30000 + int(p.get("port", 0)) % 2000) for p in spec.get("ports") or []]
+            return {"spec": spec}
+        return None
+
     def validate(self, spec: StackSpec) -> None:
         image = spec.image_id or ""
         if image.startswith(("ami-", "projects/")) or image.startswith("/subscriptions/"):

@@ -1,6 +1,10 @@
 """Offline rendering: run a provider's stack program under Pulumi's mocks and list every
 resource it would register, with its inputs. Powers the plan's resource list and provider tests.
 
+A provider may answer for its own resources and data sources under mocks with
+`mock_outputs(type, name, inputs) -> dict | None` (outputs a real apply would add, keyed by wire
+names) and `mock_call(token, args) -> dict | None` (data-source results).
+
 Also answers whether a real engine preview is possible here (`preview_available`).
 """
 
@@ -36,7 +40,7 @@ def render(spec: StackSpec) -> dict[str, Any]:
         validate(spec)
     program = provider.program(spec)
     with _LOCK:
-        mocks, outputs = _run_mocked(program, spec.stack)
+        mocks, outputs = _run_mocked(program, spec.stack, provider)
     return {
         "resources": sorted(mocks.recorded, key=lambda r: (r["type"], r["name"])),
         "invokes": sorted(mocks.invokes, key=lambda r: (r["token"], repr(r["args"]))),
@@ -91,14 +95,14 @@ def _plugin_installed(name: str) -> bool:
     return any(Path(r).is_dir() and any(Path(r).glob(f"resource-{name}-v*")) for r in roots)
 
 
-def _run_mocked(program, stack: str) -> list[dict[str, Any]]:
+def _run_mocked(program, stack: str, provider) -> list[dict[str, Any]]:
     import asyncio
 
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
 
-    mocks = _Mocks()
+    mocks = _Mocks(provider)
     outputs: dict[str, Any] = {}
 
     def program_and_outputs() -> None:
@@ -123,7 +127,7 @@ def _run_mocked(program, stack: str) -> list[dict[str, Any]]:
 
 def _drop_aliases(args):
     """Stack transformation used only under mocks: aliases map old type names onto existing
-    state (azure-native lists dozens per type); there is no state here, and resolving them
+    state (some SDKs list dozens per type); there is no state here, and resolving them
     dominates the time of large renders."""
     import copy
 
@@ -149,7 +153,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _fake_ip(name: str, prefix: str) -> str:
+def fake_ip(name: str, prefix: str) -> str:
+    """A stable made-up address for a mocked resource (providers use it in `mock_outputs`)."""
     h = hashlib.sha256(name.encode()).digest()
     return f"{prefix}.{h[0]}.{h[1] % 254 + 1}"
 
@@ -160,7 +165,8 @@ def _mocks_class():
     class Mocks(pulumi.runtime.Mocks):
         """Plausible ids and outputs for every resource type skyc registers; records inputs."""
 
-        def __init__(self) -> None:
+        def __init__(self, provider) -> None:
+            self.provider = provider
             self.recorded: list[dict[str, Any]] = []
             self.invokes: list[dict[str, Any]] = []
             self._lock = threading.Lock()
@@ -174,61 +180,36 @@ def _mocks_class():
             keys = ("resourceGroupName",) if args.typ.endswith(":ResourceGroup") else _NAME_KEYS
             named = next((args.inputs[k] for k in keys if args.inputs.get(k)), args.name)
             state.setdefault("name", named)
-            state.update(_outputs_for(args.typ, args.name, args.inputs))
+            state.update(_outputs_for(self.provider, args.typ, args.name, args.inputs))
             return f"{args.name}-id", state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
             with self._lock:
                 self.invokes.append({"token": args.token, "args": _plain(dict(args.args))})
-            return _invoke_result(args.token, dict(args.args))
+            return _invoke_result(self.provider, args.token, dict(args.args))
 
     return Mocks
 
 
-def _Mocks():
-    return _mocks_class()()
+def _Mocks(provider):
+    return _mocks_class()(provider)
 
 
-def _outputs_for(typ: str, name: str, inputs: dict) -> dict[str, Any]:
-    private, public = _fake_ip(name, "10.0"), _fake_ip(name, "203.0")
-    if typ == "aws:ec2/instance:Instance":
-        return {"privateIp": private, "publicIp": public, "arn": f"arn:aws:ec2:::instance/{name}"}
-    if typ == "gcp:compute/instance:Instance":
-        nics = [dict(n) for n in inputs.get("networkInterfaces") or [{}]]
-        nics[0]["networkIp"] = private
-        nics[0]["accessConfigs"] = [{"natIp": public}]
-        return {"networkInterfaces": nics}
-    if typ == "gcp:tpu/v2Vm:V2Vm":
-        return {"networkEndpoints": [{"ipAddress": private, "accessConfigs": [{"externalIp": public}]}]}
-    if typ == "azure-native:network:PublicIPAddress":
-        return {"ipAddress": public}
-    if typ == "azure-native:network:NetworkInterface":
-        cfgs = [dict(c) for c in inputs.get("ipConfigurations") or [{}]]
-        cfgs[0]["privateIPAddress"] = private
-        return {"ipConfigurations": cfgs}
+def _outputs_for(provider, typ: str, name: str, inputs: dict) -> dict[str, Any]:
+    """Outputs a real apply would add: the provider's own answer, else a generic one."""
+    hook = getattr(provider, "mock_outputs", None)
+    found = hook(typ, name, inputs) if hook is not None else None
+    if found is not None:
+        return found
     if typ.startswith("pulumi-python:dynamic") and not inputs.get("facts"):
         # Dynamic nodes report what they found on the machine: answer with a plausible node.
+        address = fake_ip(name, "10.0")
         node = inputs.get("node") or name
-        return {"facts": {"name": node, "address": private, "ip": private, "port": int(inputs.get("port") or 22),
+        return {"facts": {"name": node, "address": address, "ip": address, "port": int(inputs.get("port") or 22),
                           "user": "user", "home": None, "host_key": None}, "running": True}
-    if typ == "kubernetes:core/v1:Pod":
-        return {"status": {"podIP": private, "hostIP": _fake_ip(name + "-host", "10.1")}}
-    if typ == "kubernetes:core/v1:Service":
-        spec = dict(inputs.get("spec") or {})
-        if spec.get("type") == "NodePort":
-            spec["ports"] = [dict(p, nodePort=30000 + int(p.get("port", 0)) % 2000) for p in spec.get("ports") or []]
-        return {"spec": spec}
     return {}
 
 
-def _invoke_result(token: str, args: dict) -> dict[str, Any]:
-    if token == "aws:ec2/getAmi:getAmi":
-        return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "name": "mock-default-image"}
-    if token == "aws:ec2/getVpc:getVpc":
-        return {"id": "vpc-0mock", "cidrBlock": "172.31.0.0/16"}
-    if token == "aws:ec2/getSubnet:getSubnet":
-        where = args.get("availabilityZoneId") or args.get("availabilityZone") or "default"
-        return {"id": f"subnet-{where}", "availabilityZone": where}
-    if token.startswith("gcp:compute/getZones"):
-        return {"names": [f"{args.get('region', 'us-central1')}-a"]}
-    return {}
+def _invoke_result(provider, token: str, args: dict) -> dict[str, Any]:
+    hook = getattr(provider, "mock_call", None)
+    return (hook(token, args) if hook is not None else None) or {}
