@@ -115,6 +115,14 @@ class Provider(abc.ABC):
         inv = outputs.get("inventory") or {}
         return Inventory.model_validate({"stack": spec.stack, "provider": self.name, **inv})
 
+    def validate(self, spec: StackSpec) -> None:
+        """Plan-time checks of the spec for this provider (image id form, ports, disk tier, what
+        the region offers); raise SpecError naming the field, or ProviderError. Default: none."""
+
+    def warnings(self, spec: StackSpec) -> list[str]:
+        """Notes a plan should show for this spec (e.g. SSH open to any address). Default: none."""
+        return []
+
     def cleanup(self, stack: str) -> None:
         """Called after `destroy` (even a failed one): remove anything of the stack that the
         state may not record, e.g. what an interrupted `up` started. Default: nothing."""
