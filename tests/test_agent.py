@@ -112,7 +112,13 @@ def test_script_exports_survive_bash_quoting(tmp_path):
     res = subprocess.run(["bash", str(path)], capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)})
     assert res.stdout == f"{tricky['Q']}|a\nb||{tmp_path}/sky_workdir|"
     assert not path.exists()  # the script holds secrets: it deletes itself
-    assert (tmp_path / "pg").read_text().strip().isdigit()
+    assert not (tmp_path / "pg").exists()  # the group id file goes when the rank ends
+    script = agent.make_script("cat pg", {}, str(tmp_path / "pg"))
+    path.write_text(script)
+    (tmp_path / "sky_workdir").mkdir(exist_ok=True)
+    (tmp_path / "sky_workdir" / "pg").symlink_to(tmp_path / "pg")
+    res = subprocess.run(["bash", str(path)], capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)})
+    assert res.stdout.strip().isdigit()  # ... and it held the script's process group while running
 
 
 def test_offset_of_last_lines(tmp_path):
@@ -273,10 +279,7 @@ def test_dead_driver_marks_failed_driver(head):
     os.kill(pid, signal.SIGKILL)
     row = head.wait(jid)
     assert row["status"] == "FAILED_DRIVER" and "driver" in row["message"]
-    head.run("cancel", jid)  # already terminal: nothing to cancel, but the sweep is harmless
-    # clean up the orphaned rank (the driver could not)
-    pg = int((head.home / ".skyc" / "jobs" / str(jid) / "run0.pgid").read_text())
-    os.killpg(pg, signal.SIGKILL)
+    assert not procs_with(b"sleep\x0030.733")  # the rank the driver left behind was stopped
 
 
 def test_tail_lines_offset_and_unknown_job(head):

@@ -181,11 +181,10 @@ def drop_secrets(job_id: int) -> None:
 def reconcile(db: sqlite3.Connection) -> None:
     """Fail jobs whose driver died, or that never left INIT."""
     now = time.time()
-    for row in db.execute(
-        "SELECT job_id, status, driver_pid, submitted_at FROM jobs WHERE status IN (?,?,?,?)", ACTIVE
-    ).fetchall():
+    for row in db.execute("SELECT * FROM jobs WHERE status IN (?,?,?,?)", ACTIVE).fetchall():
         if row["driver_pid"] and not driver_alive(row["job_id"], row["driver_pid"]):
-            set_status(db, row["job_id"], FAILED_DRIVER, end_at=now, message="job driver exited unexpectedly")
+            if set_status(db, row["job_id"], FAILED_DRIVER, end_at=now, message="job driver exited unexpectedly"):
+                kill_job(db, row, load_cluster())  # its ranks are orphans now: stop them everywhere
             drop_secrets(row["job_id"])
         elif row["status"] == INIT and now - row["submitted_at"] > INIT_TIMEOUT:
             set_status(db, row["job_id"], FAILED_DRIVER, end_at=now, message="job stuck in INIT")
@@ -369,6 +368,8 @@ def make_script(user_script: str, env: dict, pgid_file: str) -> str:
     return (
         'rm -f -- "$0"\n'
         f"echo $$ > {pgid_file}\n"
+        # a finished rank's group id must not outlive it: a later sweep could hit a reused id
+        f"trap 'rm -f {pgid_file}' EXIT\n"
         "export PYTHONUNBUFFERED=1\n"
         "mkdir -p ~/sky_workdir && cd ~/sky_workdir\n"
         f"{exports}"
