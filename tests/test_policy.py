@@ -75,21 +75,23 @@ def test_policy_errors_are_located(tmp_path):
     msg = str(e.value)
     assert f"{f}:2:1: max_nodez: unknown rule" in msg
     assert f"{f}:5:5: allowed_infra[1]: bad infra pattern 'a/b/c/d'" in msg
-    assert f"{f}:6:1: max_nodes: " in msg
+    assert f"{f}:6:12: max_nodes: " in msg
 
 
 def test_policy_yaml_syntax_error_is_located(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("max_hourly_cost: 1\nallowed_infra: [aws\n")
-    with pytest.raises(PolicyError, match=rf"{f}:\d+:\d+: invalid YAML"):
+    with pytest.raises(PolicyError, match=rf"{f}:\d+:\d+: YAML syntax error"):
         pol.load(f)
 
 
 def test_negative_cost_and_non_mapping(tmp_path):
-    with pytest.raises(PolicyError, match=r"x.yaml:1:1: max_hourly_cost: Input should be greater than or equal to 0"):
+    with pytest.raises(PolicyError, match=r"x.yaml:1:18: max_hourly_cost: Input should be greater than or equal to 0"):
         pol.loads("max_hourly_cost: -1\n", file="x.yaml")
     with pytest.raises(PolicyError, match="mapping"):
         pol.loads("- a\n- b\n", file="x.yaml")
+    with pytest.raises(PolicyError, match=r"x.yaml:2:1: YAML syntax error: duplicate key 'max_nodes'"):
+        pol.loads("max_nodes: 1\nmax_nodes: 2\n", file="x.yaml")
 
 
 def test_check_uses_default_file_and_explicit_file(skyc_home, tmp_path):

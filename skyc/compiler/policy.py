@@ -95,47 +95,17 @@ def find(explicit: str | Path | None = None) -> Path | None:
     return p if p.is_file() else None
 
 
-def _key_lines(text: str) -> dict[tuple, tuple[int, int]]:
-    """(key, ...) path -> (line, column), 1-based, for every mapping key and list item."""
-    import yaml
-
-    out: dict[tuple, tuple[int, int]] = {}
-
-    def walk(node: Any, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = path + (k.value,)
-                out[key] = (k.start_mark.line + 1, k.start_mark.column + 1)
-                walk(v, key)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                out[path + (i,)] = (v.start_mark.line + 1, v.start_mark.column + 1)
-                walk(v, path + (i,))
-
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return out
-    if root is not None:
-        walk(root, ())
-    return out
-
-
 def loads(text: str, file: str | None = None) -> Policy:
     """Parse policy YAML text; every problem is reported as `file:line:col: field: message`."""
-    import yaml
+    from skyc.compiler import yaml_loader
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        issue = SpecIssue(
-            f"invalid YAML: {getattr(e, 'problem', None) or e}",
-            file=file,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        )
-        raise PolicyError(issue.format()) from None
+        docs = yaml_loader.parse_documents(text, file or "<policy>")
+    except yaml_loader.YamlSyntaxError as e:
+        raise PolicyError(e.issue.format()) from None
+    if len(docs) > 1:
+        raise PolicyError(SpecIssue("a policy file holds one YAML document", file=file).format())
+    data, node = (docs[0].data, docs[0].node) if docs else ({}, None)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -143,18 +113,17 @@ def loads(text: str, file: str | None = None) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as e:
-        marks = _key_lines(text)
         issues = []
         for err in e.errors():
             loc = tuple(err["loc"])
-            # Nearest located ancestor: a bad list item points at the item, a bad key at the key.
-            where = next((marks[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in marks), (None, None))
-            if err["type"] == "extra_forbidden":
+            unknown = err["type"] == "extra_forbidden"
+            line, column = yaml_loader.locate(node, loc, at_key=unknown)
+            if unknown:
                 msg = "unknown rule (known: " + ", ".join(Policy.model_fields) + ")"
             else:
                 msg = err["msg"].removeprefix("Value error, ")
             field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or None
-            issues.append(SpecIssue(msg, file=file, line=where[0], column=where[1], field=field))
+            issues.append(SpecIssue(msg, file=file, line=line, column=column, field=field))
         raise PolicyError("\n".join(i.format() for i in issues)) from None
 
 
