@@ -128,3 +128,10 @@ def test_check_plan_counts_running_clusters_except_replaced(tmp_path):
     r = pol.check_plan(plan, policy_file=f, running={"other": 2.5})
     assert sorted(v.rule for v in r.violations) == ["max_total_hourly_cost", "require_spot"]
     assert r.file == str(f) and not r.passed
+
+
+def test_example_ci_policy_is_valid():
+    from pathlib import Path
+
+    p = pol.load(Path(__file__).resolve().parent.parent / "examples" / "ci" / "policy.yaml")
+    assert p.max_hourly_cost == 40 and "local" in p.allowed_infra
