@@ -109,6 +109,16 @@ def test_custom_image_skips_lookup():
     assert not [v for v in out["invokes"] if v["token"] == "aws:ec2/getAmi:getAmi"]
 
 
+def test_docker_image_runs_on_the_default_vm_image():
+    out = _render(image_id="docker:pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime")
+    (inst,) = _of(out, ":Instance")
+    assert inst["inputs"]["ami"] == "ami-0123456789abcdef0"
+    assert "docker pull pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime" in inst["inputs"]["userData"]
+    import yaml as _yaml
+
+    assert _yaml.safe_load(inst["inputs"]["userData"])["packages"] == ["python3", "rsync"]  # still valid cloud-config
+
+
 @pytest.mark.parametrize(
     "tier, size, expected",
     [
@@ -130,6 +140,7 @@ def test_disk_size_and_tier(tier, size, expected):
     [
         ({"image_id": "projects/ubuntu-os-cloud/global/images/x"}, SpecError, "resources.image_id"),
         ({"image_id": "ubuntu"}, SpecError, "resources.image_id"),
+        ({"image_id": "docker:x $(reboot)"}, SpecError, "resources.image_id"),
         ({"region": None, "image_id": "ami-0abc12345def67890"}, SpecError, "resources.infra"),
         ({"ports": ["70000"]}, SpecError, "resources.ports"),
         ({"disk_tier": "turbo"}, SpecError, "resources.disk_tier"),

@@ -97,6 +97,7 @@ def test_nodeport_access_from_config():
         ({"disk_tier": "high"}, "resources.disk_tier"),
         ({"ports": ["8000-9000"]}, "resources.ports"),
         ({"ports": ["99999"]}, "resources.ports"),
+        ({"image_id": "docker:ubuntu; rm -rf /"}, "resources.image_id"),
     ],
 )
 def test_bad_input_names_the_field(kw, field):

@@ -136,6 +136,8 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
         if image and not image.startswith("docker:"):
             if image.startswith("projects/") or not _AMI.match(image):
                 raise common.field_error("resources.image_id", f"{image!r} is not an AWS AMI id (expected ami-<hex>)")
+        if image and image.startswith("docker:"):
+            common.container_image(image)
         common.parse_ports(spec.ports)
         common.disk_tier(spec, DISK_TIERS, "AWS")
         common.check_disk_size(spec, 8)

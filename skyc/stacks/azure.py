@@ -142,6 +142,8 @@ class AzureProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Su
             raise common.field_error(
                 "resources.image_id", f"{image!r} is not an Azure image (expected publisher:offer:sku:version or /subscriptions/...)"
             )
+        if image and image.startswith("docker:"):
+            common.container_image(image)
         common.parse_ports(spec.ports)
         common.disk_tier(spec, DISK_TYPES, "Azure")
         common.check_disk_size(spec, 30)

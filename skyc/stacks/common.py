@@ -102,7 +102,21 @@ def bootstrap_script(template: str, spec: StackSpec, user: str, **extra: Any) ->
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
-    return env.get_template(template).render(spec=spec, user=user, public_key=public_key(spec), **extra)
+    image = spec.image_id or ""
+    return env.get_template(template).render(
+        spec=spec, user=user, public_key=public_key(spec), docker_image=container_image(image) if image.startswith("docker:") else "", **extra
+    )
+
+
+_CONTAINER_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
+
+
+def container_image(image: str) -> str:
+    """`docker:repo/name:tag` or `repo/name:tag` -> `repo/name:tag`, checked (it lands in scripts)."""
+    name = image.removeprefix("docker:")
+    if not _CONTAINER_IMAGE.match(name):
+        raise field_error("resources.image_id", f"{image!r} is not a container image reference (e.g. docker:ubuntu:22.04)")
+    return name
 
 
 @lru_cache(maxsize=None)

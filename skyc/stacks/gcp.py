@@ -164,6 +164,8 @@ class GCPProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
         image = spec.image_id
         if image and not image.startswith("docker:") and not _IMAGE.match(image):
             raise common.field_error("resources.image_id", f"{image!r} is not a GCP image (expected projects/<project>/global/images/...)")
+        if image and image.startswith("docker:"):
+            common.container_image(image)
         common.parse_ports(spec.ports)
         common.disk_tier(spec, DISK_TYPES, "GCP")
         common.check_disk_size(spec, 10)

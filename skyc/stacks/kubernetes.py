@@ -61,7 +61,7 @@ def gpu_resource() -> str:
 
 def container_image(spec: StackSpec) -> str:
     # On Kubernetes any image id is a container image (SkyPilot prefixes `docker:` itself).
-    return (spec.image_id or DEFAULT_IMAGE).removeprefix("docker:")
+    return common.container_image(spec.image_id or DEFAULT_IMAGE)
 
 
 def resources(spec: StackSpec) -> dict[str, dict[str, str]]:
@@ -140,6 +140,7 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
         image = spec.image_id or ""
         if image.startswith(("ami-", "projects/")) or image.startswith("/subscriptions/"):
             raise common.field_error("resources.image_id", f"{image!r} is a VM image; Kubernetes needs a container image, e.g. docker:ubuntu:22.04")
+        container_image(spec)
         exposed_ports(spec)
         ssh_access()
         if spec.disk_tier:
