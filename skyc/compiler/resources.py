@@ -39,6 +39,18 @@ class JobRecovery(_Frozen):
     recover_on_exit_codes: tuple[int, ...] = ()
 
 
+class ResourceVolume(_Frozen):
+    """A disk attached to the node (GCP `resources.volumes`)."""
+
+    path: str
+    name: str | None = None
+    disk_size: int | None = None
+    disk_tier: str | None = None
+    storage_type: Literal["network", "instance"] | None = None
+    attach_mode: Literal["read_write", "read_only"] | None = None
+    auto_delete: bool | None = None
+
+
 class Resources(_Frozen):
     """One candidate placement request. `None` means "unconstrained"."""
 
@@ -64,6 +76,9 @@ class Resources(_Frozen):
     autostop: AutostopConfig | None = None
     job_recovery: JobRecovery | None = None
     priority: int | None = None
+    priority_class: str | None = None
+    local_disk: str | None = None  # "nvme:100+", "ssd:500"
+    volumes: tuple[ResourceVolume, ...] = ()
 
     @property
     def infra(self) -> str | None:
