@@ -457,11 +457,10 @@ class LogSink:
 class RankProc:
     """One rank's script running on the head (local) or on a worker (over ssh)."""
 
-    def __init__(self, job_id: int, tag: str, node: dict, script: str, local: bool):
+    def __init__(self, job_id: int, tag: str, node: dict, user_script: str, env: dict, local: bool):
         self.job_id, self.tag, self.node, self.local = job_id, tag, node, local
         jd = job_dir(job_id)
-        pgid_file = f"~/.skyc/jobs/{job_id}/{tag}.pgid"
-        body = make_script(script["user"], script["env"], pgid_file) if isinstance(script, dict) else script
+        body = make_script(user_script, env, f"~/.skyc/jobs/{job_id}/{tag}.pgid")
         if local:
             path = os.path.join(jd, f"{tag}.sh")
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -551,13 +550,11 @@ class Driver:
         self.procs = []
         pumps = []
         for rank, node in enumerate(nodes):
-            script = {"user": user_script, "env": make_env(rank)}
             local = node["ip"] == head_ip and node.get("port") == self.cluster["nodes"][0].get("port")
-            rp = RankProc(self.job_id, f"{tag}{rank}", node, script, local)
+            rp = RankProc(self.job_id, f"{tag}{rank}", node, user_script, make_env(rank), local)
             self.procs.append(rp)
-            prefix = f"({tag} rank {rank}, {node['ip']}) ".encode() if multi else b""
-            if tag == "run" and multi:
-                prefix = f"(rank {rank}, {node['ip']}) ".encode()
+            label = "rank" if tag == "run" else f"{tag} rank"
+            prefix = f"({label} {rank}, {node['ip']}) ".encode() if multi else b""
             t = threading.Thread(target=self.sink.pump, args=(rp.proc.stdout, prefix), daemon=True)
             t.start()
             pumps.append(t)
