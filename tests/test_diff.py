@@ -91,4 +91,46 @@ def test_spec_resources_fallback_diffs_per_node():
 def test_cost_delta():
     d = diff.make_diff("c", [], hourly_cost_before=1.5, hourly_cost_after=4.0)
     assert d.cost_delta == 2.5
-    assert diff.make_diff("c", [], hourly_cost_after=2.0).cost_delta == 2.0
+    assert diff.make_diff("c", [], hourly_cost_after=2.0).cost_delta is None  # unknown before: no delta
+    assert diff.make_diff("c", [], hourly_cost_before=0.0, hourly_cost_after=2.0).cost_delta == 2.0
+
+
+def _sample_diffs():
+    old = [_res("head", instanceType="m5.xlarge"), _res("worker1", instanceType="m5.xlarge")]
+    new = [_res("head", instanceType="p3.2xlarge")]
+    changed = diff.make_diff("train", diff.diff_resources(old, new), base_version=4,
+                             hourly_cost_before=0.384, hourly_cost_after=3.06)
+    same = diff.make_diff("idle", diff.diff_resources(old[:1], old[:1]), base_version=1,
+                          hourly_cost_before=0.192, hourly_cost_after=0.192)
+    return [changed, same]
+
+
+def test_text_rendering_shows_symbols_reasons_summary_and_cost():
+    out = diff.render(_sample_diffs())
+    assert 'Stack train (state version 4):' in out
+    assert '-/+ aws:ec2/instance:Instance "head" (must be replaced: instance type changed)' in out
+    assert '~ instanceType: "m5.xlarge" -> "p3.2xlarge"  # forces replacement' in out
+    assert '-   aws:ec2/instance:Instance "worker1"' in out
+    assert "Hourly cost: $0.38/h -> $3.06/h (+$2.68/h)" in out
+    assert "Stack idle (state version 1):\n  no changes" in out
+    assert out.rstrip().endswith("Plan: 1 to add, 0 to change, 2 to destroy.")
+
+
+def test_markdown_rendering_for_pull_requests():
+    from skyc.compiler.policy import PolicyResult, Violation
+
+    pol = PolicyResult(file="ci/policy.yaml", passed=False,
+                       violations=[Violation(rule="max_hourly_cost", message="train: too expensive")])
+    md = diff.render(_sample_diffs(), "markdown", policy=pol)
+    assert "**Plan: 1 to add, 0 to change, 2 to destroy.**" in md
+    assert "| `train` | update | 1 | 0 | 2 | $0.38/h | $3.06/h | +$2.68/h |" in md
+    assert "| `idle` | no-op | 0 | 0 | 0 | $0.19/h | $0.19/h | +$0.00/h |" in md
+    assert "❌ Policy `ci/policy.yaml` failed:" in md and "- **max_hourly_cost**: train: too expensive" in md
+    assert md.count("<details>") == 1 and "</details>" in md  # only stacks with changes
+    assert '! aws:ec2/instance:Instance "head" (replace: instance type changed)' in md
+
+
+def test_detailed_exit_code():
+    changed, same = _sample_diffs()
+    assert diff.detailed_exit_code([same]) == 0
+    assert diff.detailed_exit_code([same, changed]) == 2

@@ -141,9 +141,9 @@ class StackDiff(BaseModel):
 
     @property
     def cost_delta(self) -> float | None:
-        if self.hourly_cost_after is None:
+        if self.hourly_cost_after is None or self.hourly_cost_before is None:
             return None
-        return self.hourly_cost_after - (self.hourly_cost_before or 0.0)
+        return self.hourly_cost_after - self.hourly_cost_before
 
     @property
     def changed(self) -> list[ResourceChange]:
@@ -434,3 +434,43 @@ def render(diffs: list[StackDiff], fmt: Literal["text", "markdown"] = "text", *,
     if fmt == "text" and policy is not None:
         out += env.get_template("policy.txt.j2").render(policy=policy)
     return out.strip("\n") + "\n"
+
+
+def plan_diffs(plan: Any, engine: Any = None, *, preview: bool = False,
+               costs_before: dict[str, float] | None = None) -> list[StackDiff]:
+    """Diff every stack of a plan against its current state and record each entry's
+    `base_version` (the version `apply` will insist on). `costs_before`: $/h of the running
+    clusters (default: the cluster registry's figures; a local stack costs nothing)."""
+    from skyc.compiler import policy
+
+    if engine is None:
+        from skyc.stacks.engine import Engine
+
+        engine = Engine(getattr(plan, "backend", None) or None)
+    if costs_before is None:
+        costs_before = policy.running_hourly_costs()
+    out = []
+    for task in getattr(plan, "tasks", None) or []:
+        spec = getattr(task, "stack", None)
+        if spec is None:
+            continue
+        after = policy._task_cost(task)
+        d = diff_against_state(spec, engine, preview=preview, hourly_cost_after=after)
+        if d.base_version is not None:
+            before = costs_before.get(spec.stack)
+            if before is None and spec.provider == "local":
+                before = 0.0
+            d.hourly_cost_before = before
+        else:
+            d.hourly_cost_before = 0.0
+        try:
+            task.base_version = d.base_version
+        except (AttributeError, TypeError, ValueError):
+            pass  # a frozen plan entry: the caller records base_version itself
+        out.append(d)
+    return out
+
+
+def detailed_exit_code(diffs: Iterable[StackDiff]) -> int:
+    """`plan --detailed-exitcode`: 0 no changes, 2 changes (1 is left for errors), as Terraform."""
+    return 2 if any(d.has_changes for d in diffs) else 0
