@@ -285,3 +285,13 @@ def test_workdir_is_additive_unless_mirrored(rt, cluster2, tmp_path):
     assert (remote / "old.txt").exists() and (remote / "new.txt").exists()
     rt.sync_workdir(str(wd), mirror=True)
     assert not (remote / "old.txt").exists() and (remote / "new.txt").exists()
+
+
+def test_one_failing_rank_stops_the_others(rt):
+    t = time.time()
+    jid = rt.submit(spec('if [ "$SKYPILOT_NODE_RANK" = 1 ]; then echo bye; exit 5; fi; sleep 44.519', num_nodes=2))
+    status, text = logs_of(rt, jid)
+    assert status == "FAILED" and time.time() - t < 20
+    assert "bye" in text
+    assert next(r for r in rt.queue() if r["job_id"] == jid)["exit_code"] == 5
+    assert procs_with(b"sleep\x0044.519") == []
