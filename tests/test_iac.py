@@ -99,7 +99,13 @@ def test_diff_scale_up_down_apply_history(engine):
 
 def test_stale_and_foreign_plans_are_refused(engine, tmp_path):
     apply_cmd.apply_plan(_saved_plan(engine, _spec(1)), engine=engine)
-    reviewed = _saved_plan(engine, _spec(2))  # planned at version 1
+    # What `skyc plan` does: diff each stack of the plan and record the version it saw.
+    reviewed = NS(backend=engine.backend_url, tasks=[NS(cluster="iac", action="update", stack=_spec(2),
+                                                        hourly_cost=0.0, base_version=None)])
+    (d,) = diff.plan_diffs(reviewed, engine)
+    assert reviewed.tasks[0].base_version == 1 == d.base_version
+    assert d.summary.line() == "Plan: 1 to add, 1 to change, 0 to destroy." and d.cost_delta == 0.0
+    assert diff.detailed_exit_code([d]) == 2
     apply_cmd.apply_plan(_saved_plan(engine, _spec(1).model_copy(update={"labels": {"team": "x"}})), engine=engine)
     with pytest.raises(PlanError, match="plan is stale.*run plan again"):
         apply_cmd.apply_plan(reviewed, engine=engine)

@@ -22,16 +22,16 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _registered_costs() -> dict[str, float]:
-    """$/h per registered cluster, when the cluster registry is present."""
+    """$/h per registered cluster (stopped ones too: the price of running it), if a registry exists."""
     try:
-        from skyc import registry
+        from skyc.registry import open_registry
     except ImportError:
         return {}
-    costs: dict[str, float] = {}
-    for fn in ("hourly_costs",):
-        if hasattr(registry, fn):
-            costs.update(getattr(registry, fn)())
-    return costs
+    reg = open_registry()
+    try:
+        return {c.name: float(c.hourly_price or 0.0) for c in reg.list()}
+    finally:
+        reg.close()
 
 
 @click.group("state")

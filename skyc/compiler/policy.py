@@ -267,13 +267,18 @@ def subjects_from_plan(plan: Any) -> list[PolicySubject]:
 
 
 def running_hourly_costs() -> dict[str, float]:
-    """$/h of every registered cluster and service (empty without a cluster registry)."""
+    """$/h of every registered cluster that is not stopped, by name (empty without a registry)."""
     try:
-        from skyc import registry
+        from skyc.registry import open_registry
     except ImportError:
         return {}
-    fn = getattr(registry, "hourly_costs", None)
-    return dict(fn()) if fn is not None else {}
+    reg = open_registry()
+    try:
+        return {c.name: float(c.hourly_price or 0.0) for c in reg.list() if str(c.status).upper() != "STOPPED"}
+    finally:
+        close = getattr(reg, "close", None)
+        if close is not None:
+            close()
 
 
 def check_plan(plan: Any, *, policy_file: str | Path | None = None,
