@@ -295,3 +295,19 @@ def test_one_failing_rank_stops_the_others(rt):
     assert "bye" in text
     assert next(r for r in rt.queue() if r["job_id"] == jid)["exit_code"] == 5
     assert procs_with(b"sleep\x0044.519") == []
+
+
+def test_proxy_command_is_honoured(cluster2, tmp_path):
+    head = cluster2.head
+    marker = tmp_path / "proxied"
+    # a real proxy: nc-like relay through bash's /dev/tcp would need bash features; use python
+    relay = (
+        f"sh -c 'touch {marker}; exec python3 -c \"import socket,sys,threading;"
+        f"s=socket.create_connection((\\\"{head.private_ip}\\\",{head.ssh_port}));"
+        "threading.Thread(target=lambda:[sys.stdout.buffer.write(d) or sys.stdout.buffer.flush() for d in iter(lambda:s.recv(65536),b\\\"\\\")],daemon=True).start();"
+        "[s.sendall(d) for d in iter(lambda:sys.stdin.buffer.read1(65536),b\\\"\\\")]\"'"
+    )
+    proxied = cluster2.model_copy(update={"nodes": [head.model_copy(update={"proxy_command": relay})]})
+    with ClusterRuntime(proxied) as rt:
+        assert rt.head.run("echo via-proxy").text == "via-proxy\n"
+    assert marker.exists()

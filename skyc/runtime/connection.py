@@ -128,8 +128,10 @@ class SSHConnector(Connector):
         client.get_host_keys().add(self._host_key_name(), key_type, pinned)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
+            sock = paramiko.ProxyCommand(node.proxy_command) if node.proxy_command else None
             client.connect(
                 node.address,
+                sock=sock,
                 port=node.ssh_port,
                 username=node.ssh_user,
                 key_filename=self.key_path,
