@@ -125,7 +125,7 @@ def test_queue_waits_and_cancel_kills_processes_on_both_nodes(rt, cluster2):
 
 def test_log_follow_survives_a_killed_connection(rt):
     n = 4000
-    jid = rt.submit(spec(f"for i in $(seq 1 {n}); do echo line-$i; [ $((i % 400)) = 0 ] && sleep 0.2; done; true"))
+    jid = rt.submit(spec(f"for i in $(seq 1 {n}); do echo line-$i; [ $((i % 200)) = 0 ] && sleep 0.25; done; true"))
     out = io.BytesIO()
     result = {}
     follower = threading.Thread(target=lambda: result.setdefault("status", rt.follow_logs(jid, out=out)))
