@@ -80,7 +80,7 @@ def apply_plan(plan: Any, *, engine: Any = None, on_event: Callable[[dict], None
     if engine is None:
         from skyc.stacks.engine import Engine
 
-        engine = Engine(getattr(plan, "backend", None) or None)
+        engine = Engine()
     check_plan(plan, engine)
     try:
         from skyc.lifecycle import provision
@@ -101,18 +101,36 @@ def apply_plan(plan: Any, *, engine: Any = None, on_event: Callable[[dict], None
 # ----------------------------------------------------------------------------- command
 
 
-def _show(plan: Any, fmt: str = "text") -> str:
+def _show(plan: Any, engine: Any, policy: Any = None) -> str:
+    """The plan's diff against the current state, as `skyc plan` shows it."""
+    import copy
+
     from skyc.compiler import diff as diffs
 
-    stack_diffs = [d for d in (getattr(plan, "diffs", None) or []) if d is not None]
-    if stack_diffs:
-        return diffs.render(stack_diffs, fmt, policy=getattr(plan, "policy", None))
-    lines = []
-    for t in plan_entries(plan):
-        s = t.stack
-        lines.append(f"  {getattr(t, 'action', 'apply')}: {s.stack} ({s.provider}, {s.num_nodes} node(s)"
-                     + (f", {s.instance_type}" if s.instance_type else "") + ")")
-    return "\n".join(lines) + "\n"
+    scratch = copy.deepcopy(plan)  # diffing records base versions: never on the plan being applied
+    return diffs.render(diffs.plan_diffs(scratch, engine), "text", policy=policy)
+
+
+def _engine_for(plan: Any):
+    """This skyc's configured backend: a plan made elsewhere is refused, not silently followed."""
+    from skyc.stacks.engine import Engine
+
+    return Engine()
+
+
+def _plan_task_file(path: str, cluster: str | None):
+    """Plan a task YAML the way `skyc plan` does (the plan module owns that)."""
+    try:
+        from skyc.compiler import plan as plan_mod
+    except ImportError:  # pragma: no cover - ships with skyc
+        raise PlanError("planning a task needs skyc.compiler.plan") from None
+    for name in ("plan_file", "plan_task_file"):
+        fn = getattr(plan_mod, name, None)
+        if fn is not None:
+            return fn(path, cluster=cluster)
+    from skyc.compiler import spec as spec_mod
+
+    return plan_mod.build_plan(spec_mod.load_tasks(path), cluster=cluster)
 
 
 @click.command("apply")
@@ -125,34 +143,36 @@ def apply(target: str, cluster: str | None, yes: bool, policy_file: str | None) 
 
     A saved plan is applied exactly as reviewed; it is refused if its stacks changed since.
     """
-    is_plan = target.endswith(".json")
-    if is_plan:
+    from skyc.compiler import policy as pol
+
+    if target.endswith(".json"):
         if cluster:
             raise PlanError("-c/--cluster applies to a task YAML; a saved plan already names its clusters")
         plan = load_plan(target)
+        engine = _engine_for(plan)
+        check_plan(plan, engine)  # refuse a stale plan before showing anything
         if not yes:
-            click.echo(_show(plan))
+            click.echo(_show(plan, engine), nl=False)
     else:
-        try:
-            from skyc.compiler import plan as plan_mod
-            from skyc.compiler import spec as spec_mod
-        except ImportError:  # pragma: no cover
-            raise PlanError("planning a task needs skyc.compiler.plan") from None
-        tasks = spec_mod.load_tasks(target) if hasattr(spec_mod, "load_tasks") else spec_mod.load(target)
-        plan = plan_mod.build_plan(tasks, cluster=cluster)
-        from skyc.compiler import policy as pol
+        plan = _plan_task_file(target, cluster)
+        engine = _engine_for(plan)
+        from skyc.compiler import diff as diffs
 
+        stack_diffs = diffs.plan_diffs(plan, engine)
         result = pol.check_plan(plan, policy_file=policy_file)
-        click.echo(_show(plan))
+        click.echo(diffs.render(stack_diffs, "text", policy=result), nl=False)
         pol.raise_for(result)
+        if not any(d.has_changes for d in stack_diffs):
+            return 0
     if not plan_entries(plan):
         click.echo("Nothing to apply.")
         return 0
     if not yes and not click.confirm("Apply this plan?", default=False):
         click.echo("Not applied.")
         return 1
-    inventories = apply_plan(plan)
+    inventories = apply_plan(plan, engine=engine)
     for inv in inventories:
         if inv is not None:
-            click.echo(f"Applied {inv.stack}: {len(inv.nodes)} node(s), head {inv.nodes[0].address if inv.nodes else '-'}")
+            head = inv.nodes[0].address if inv.nodes else "-"
+            click.echo(f"Applied {inv.stack}: {len(inv.nodes)} node(s), head {head}")
     return 0

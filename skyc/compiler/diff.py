@@ -446,7 +446,7 @@ def plan_diffs(plan: Any, engine: Any = None, *, preview: bool = False,
     if engine is None:
         from skyc.stacks.engine import Engine
 
-        engine = Engine(getattr(plan, "backend", None) or None)
+        engine = Engine()
     if costs_before is None:
         costs_before = policy.running_hourly_costs()
     out = []
