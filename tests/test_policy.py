@@ -135,3 +135,34 @@ def test_example_ci_policy_is_valid():
 
     p = pol.load(Path(__file__).resolve().parent.parent / "examples" / "ci" / "policy.yaml")
     assert p.max_hourly_cost == 40 and "local" in p.allowed_infra
+
+
+def test_review_blocks_an_offline_cloud_plan_over_budget(skyc_home, tmp_path):
+    """A cloud stack planned offline: nothing is created, the review says what would be and why
+    the policy refuses it (exit 1), with the machine-readable block for OPA/Conftest."""
+    from types import SimpleNamespace as NS
+
+    from skyc.compiler.review import review
+    from skyc.stacks.base import StackSpec
+
+    spec = StackSpec(stack="big", provider="aws", region="us-east-1", instance_type="c6i.12xlarge", num_nodes=2)
+    plan = NS(backend=None, tasks=[NS(cluster="big", action="create", stack=spec, hourly_cost=4.08, base_version=None)])
+    f = tmp_path / "policy.yaml"
+    f.write_text("max_hourly_cost: 2.5\n")
+    r = review(plan, policy_file=f, offline=True)
+    assert r.exit_code() == 1 and r.exit_code(detailed=True) == 1
+    (d,) = r.diffs
+    assert d.base_version is None and d.hourly_cost_before == 0.0 and d.hourly_cost_after == 4.08
+    assert [(x.name, x.action) for x in d.changed if x.type == "aws:ec2/instance:Instance"] == [
+        ("head", "create"), ("worker1", "create")]
+    js = r.to_json()
+    assert js["policy"] == {"file": str(f), "passed": False, "violations": [
+        {"rule": "max_hourly_cost", "cluster": "big",
+         "message": "big: $4.08/h exceeds max_hourly_cost $2.50/h"}]}
+    assert js["summary"]["add"] == len(d.changed) and js["diff"][0]["cost_delta"] == 4.08
+    assert "[max_hourly_cost] big: $4.08/h exceeds" in r.render()
+    with pytest.raises(PolicyError, match="violates policy"):
+        r.raise_for_policy()
+    assert not (skyc_home / "state" / ".pulumi" / "stacks").exists()  # no stack was created
+    f.write_text("max_hourly_cost: 5\n")
+    assert review(plan, policy_file=f, offline=True).exit_code(detailed=True) == 2
