@@ -32,6 +32,7 @@ OPEN_CIDR = "0.0.0.0/0"
 CPU_IMAGE = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest"
 GPU_IMAGE = "microsoft-dsvm:ubuntu-hpc:2204:latest"
 DISK_TYPES = {"low": "Standard_LRS", "medium": "StandardSSD_LRS", "high": "Premium_LRS", "ultra": "UltraSSD_LRS"}
+_NAME_KEYS = ("vmName", "virtualNetworkName", "networkSecurityGroupName", "subnetName", "publicIpAddressName", "networkInterfaceName")
 _URN = re.compile(r"^[^:/\s]+:[^:/\s]+:[^:/\s]+:[^:/\s]+$")
 _RESOURCE_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/", re.I)
 
@@ -125,13 +126,16 @@ class AzureProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Su
     def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
         from skyc.stacks.render import fake_ip
 
+        # Each type takes its name under its own key; a real apply echoes it as `name`.
+        keys = ("resourceGroupName",) if typ.endswith(":ResourceGroup") else _NAME_KEYS
+        out: dict = {"name": next((inputs[k] for k in keys if inputs.get(k)), name)}
         if typ == "azure-native:network:PublicIPAddress":
-            return {"ipAddress": fake_ip(name, "203.0")}
+            out["ipAddress"] = fake_ip(name, "203.0")
         if typ == "azure-native:network:NetworkInterface":
             cfgs = [dict(c) for c in inputs.get("ipConfigurations") or [{}]]
             cfgs[0]["privateIPAddress"] = fake_ip(name, "10.0")
-            return {"ipConfigurations": cfgs}
-        return None
+            out["ipConfigurations"] = cfgs
+        return out if typ.startswith("azure-native:") else None
 
     def validate(self, spec: StackSpec) -> None:
         common.require_region(spec, "Azure")

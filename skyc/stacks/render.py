@@ -19,10 +19,9 @@ from skyc.stacks import registry
 from skyc.stacks.base import StackSpec
 
 _LOCK = threading.Lock()  # the Pulumi runtime settings are process-global
-_DROP_INPUTS = {"__provider"}
+_DROP_INPUTS = {"__provider"}  # the pickled dynamic provider: bytes, not a plan input
 SECRET = "[secret]"
 _SECRET_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"  # Pulumi wire format
-_NAME_KEYS = ("name", "vmName", "virtualNetworkName", "networkSecurityGroupName", "subnetName", "publicIpAddressName", "networkInterfaceName")  # the pickled dynamic provider: bytes, not a plan input
 
 
 def render_resources(spec: StackSpec) -> list[dict[str, Any]]:
@@ -35,9 +34,7 @@ def render(spec: StackSpec) -> dict[str, Any]:
     """{"resources": [...], "invokes": [data-source look-ups], "outputs": {stack outputs under
     mocks}, "warnings": [...]}."""
     provider = registry.get(spec.provider)
-    validate = getattr(provider, "validate", None)
-    if validate is not None:
-        validate(spec)
+    provider.validate(spec)
     program = provider.program(spec)
     with _LOCK:
         mocks, outputs = _run_mocked(program, spec.stack, provider)
@@ -95,7 +92,7 @@ def _plugin_installed(name: str) -> bool:
     return any(Path(r).is_dir() and any(Path(r).glob(f"resource-{name}-v*")) for r in roots)
 
 
-def _run_mocked(program, stack: str, provider) -> list[dict[str, Any]]:
+def _run_mocked(program, stack: str, provider) -> tuple[Any, dict[str, Any]]:
     import asyncio
 
     import pulumi
@@ -141,7 +138,7 @@ def _drop_aliases(args):
 
 
 def _plain(value: Any) -> Any:
-    """Wire values as a plan shows them: integral floats back to ints, keys kept."""
+    """Wire values as a plan shows them: integral floats back to ints, keys sorted, secrets masked."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
@@ -176,10 +173,7 @@ def _mocks_class():
             with self._lock:
                 self.recorded.append({"type": args.typ, "name": args.name, "inputs": _plain(inputs)})
             state = dict(args.inputs)
-            # Azure-style resources take their name under another key: echo it as `name`.
-            keys = ("resourceGroupName",) if args.typ.endswith(":ResourceGroup") else _NAME_KEYS
-            named = next((args.inputs[k] for k in keys if args.inputs.get(k)), args.name)
-            state.setdefault("name", named)
+            state.setdefault("name", args.name)
             state.update(_outputs_for(self.provider, args.typ, args.name, args.inputs))
             return f"{args.name}-id", state
 
