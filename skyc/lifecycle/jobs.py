@@ -1,0 +1,55 @@
+"""Jobs on a registered cluster: a runtime from the registry's inventory, and job specs from tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skyc import registry as reg
+from skyc.errors import ClusterNotUpError
+from skyc.lifecycle.provision import inventory_of
+
+
+def require_up(name: str, store: reg.Registry | None = None) -> reg.Cluster:
+    store = store or reg.Registry()
+    c = store.require(name)
+    if c.status != reg.UP:
+        hint = f"`skyc start {name}`" if c.status in (reg.STOPPED, reg.INIT) else "wait for it to finish"
+        raise ClusterNotUpError(f"cluster {name} is {c.status}, not UP; {hint}")
+    return c
+
+
+def runtime_for(cluster: reg.Cluster):
+    from skyc.runtime.cluster import ClusterRuntime
+
+    return ClusterRuntime(inventory_of(cluster))
+
+
+def accelerators_of(task: Any) -> dict[str, float]:
+    """The job's per-node accelerator demand: the first candidate's accelerator, if any."""
+    choice = getattr(task, "resources", None)
+    cands = getattr(choice, "candidates", None) or ()
+    acc = cands[0].accelerator if cands else None
+    return {acc.name: acc.count} if acc is not None else {}
+
+
+def job_spec(task: Any, cluster: reg.Cluster, *, run_setup: bool):
+    from skyc.runtime.cluster import JobSpec
+
+    return JobSpec(
+        name=getattr(task, "name", None),
+        run=getattr(task, "run", None),
+        setup=getattr(task, "setup", None) if run_setup else None,
+        envs=dict(getattr(task, "envs", None) or {}),
+        secrets=dict(getattr(task, "secrets", None) or {}),
+        num_nodes=int(getattr(task, "num_nodes", 1) or 1),
+        accelerators=accelerators_of(task),
+        cluster_name=cluster.name,
+        cloud=cluster.provider,
+        region=cluster.region,
+        zone=cluster.zone,
+        run_setup=run_setup,
+    )
+
+
+def has_work(task: Any) -> bool:
+    return bool(getattr(task, "run", None) or getattr(task, "setup", None))

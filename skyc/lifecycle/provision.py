@@ -1,0 +1,122 @@
+"""Provision one planned cluster through the engine and record it in the registry.
+
+`provision(plan_task)` is shared by `skyc launch` and `skyc apply PLAN.json`: the cluster is
+registered INIT before the engine starts (so an interrupted launch can always be `down`ed), then
+UP with its inventory, and its SSH entries are written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from skyc import registry as reg
+from skyc import sshconfig
+from skyc.stacks.base import Inventory, StackSpec
+
+
+def _spec_of(plan_task: Any) -> StackSpec:
+    if isinstance(plan_task, StackSpec):
+        return plan_task
+    spec = getattr(plan_task, "stack", plan_task)
+    return spec if isinstance(spec, StackSpec) else StackSpec.model_validate(spec)
+
+
+def resources_str(spec: StackSpec) -> str:
+    """SkyPilot-like summary: `1x local(cpus=2, mem=4)` / `2x aws(p3.2xlarge, {'V100': 1})`."""
+    inner = []
+    if spec.instance_type:
+        inner.append(spec.instance_type)
+    if spec.cpus is not None and not spec.instance_type:
+        inner.append(f"cpus={spec.cpus:g}")
+    if spec.memory is not None and not spec.instance_type:
+        inner.append(f"mem={spec.memory:g}")
+    if spec.accelerator_name:
+        inner.append(f"{{'{spec.accelerator_name}': {spec.accelerator_count:g}}}")
+    if spec.use_spot:
+        inner.append("[Spot]")
+    return f"{spec.num_nodes}x {spec.provider}({', '.join(inner)})"
+
+
+def _hourly(plan_task: Any) -> float:
+    for attr in ("hourly_cost", "hourly_price"):
+        v = getattr(plan_task, attr, None)
+        if v is not None:
+            return float(v)
+    return 0.0
+
+
+def _snapshot(value: Any) -> dict | None:
+    if value is None:
+        return None
+    if hasattr(value, "redacted"):
+        value = value.redacted()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value if isinstance(value, dict) else None
+
+
+def provision(
+    plan_task: Any,
+    *,
+    on_event: Callable[[dict], None] | None = None,
+    ssh_config: bool = True,
+    registry: reg.Registry | None = None,
+    engine: Any = None,
+    task: Any = None,
+) -> Inventory:
+    """Apply the task's stack spec; the registry row goes INIT -> UP (stays INIT on failure)."""
+    spec = _spec_of(plan_task)
+    store = registry or reg.Registry()
+    if engine is None:
+        from skyc.stacks.engine import Engine
+
+        engine = Engine()
+    plan_json = {"stack": spec.model_dump(mode="json"), "hourly_price": _hourly(plan_task)}
+    fields = dict(
+        provider=spec.provider, region=spec.region, zone=spec.zone, resources_str=resources_str(spec),
+        num_nodes=spec.num_nodes, cpus=spec.cpus, memory=spec.memory,
+        accelerators={spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
+        hourly_price=_hourly(plan_task), last_plan=plan_json,
+    )
+    snap = _snapshot(task if task is not None else getattr(plan_task, "task", None))
+    if snap is not None:
+        fields["last_task"] = snap
+    if store.get(spec.stack) is None:
+        store.add(reg.Cluster(name=spec.stack, status=reg.INIT, stack=spec.stack, **fields))
+    else:
+        store.update(spec.stack, status=reg.INIT, **fields)
+    inv = engine.up(spec, on_event=on_event)
+    _record_up(store, spec.stack, inv, ssh_config=ssh_config)
+    return inv
+
+
+def _record_up(store: reg.Registry, name: str, inv: Inventory, *, ssh_config: bool) -> None:
+    head = inv.nodes[0] if inv.nodes else None
+    changes: dict[str, Any] = {"status": reg.UP, "inventory": inv.model_dump(mode="json")}
+    if head is not None:
+        if head.cpus is not None:
+            changes["cpus"] = head.cpus
+        if head.memory is not None:
+            changes["memory"] = head.memory
+    store.update(name, **changes)
+    if ssh_config and inv.nodes:
+        sshconfig.add_cluster(inv)
+
+
+def inventory_of(cluster: reg.Cluster) -> Inventory:
+    from skyc.errors import ClusterNotUpError
+
+    if not cluster.inventory:
+        raise ClusterNotUpError(f"cluster {cluster.name} has no recorded nodes (status {cluster.status}); "
+                                f"run `skyc start {cluster.name}` or `skyc down {cluster.name}`")
+    return Inventory.model_validate(cluster.inventory)
+
+
+def recorded_spec(cluster: reg.Cluster) -> StackSpec:
+    """The stack spec the cluster was last provisioned with."""
+    from skyc.errors import ClusterNotFoundError
+
+    stack = (cluster.last_plan or {}).get("stack")
+    if not stack:
+        raise ClusterNotFoundError(f"cluster {cluster.name} has no recorded stack spec; `skyc down {cluster.name}` removes it")
+    return StackSpec.model_validate(stack)
