@@ -15,9 +15,22 @@ from skyc.errors import SkycError
 
 # command name -> "module:attribute"; keeps `skyc --help` free of heavy imports.
 COMMANDS: dict[str, str] = {
+    "validate": "skyc.cli.validate:validate",
+    "schema": "skyc.cli.validate:schema",
     "state": "skyc.cli.state:state",
     "refresh": "skyc.cli.state:refresh",
     "apply": "skyc.cli.apply:apply",
+    "launch": "skyc.cli.launch:launch",
+    "exec": "skyc.cli.launch:exec_",
+    "status": "skyc.cli.status:status",
+    "cost-report": "skyc.cli.status:cost_report",
+    "queue": "skyc.cli.cluster_jobs:queue",
+    "logs": "skyc.cli.cluster_jobs:logs",
+    "cancel": "skyc.cli.cluster_jobs:cancel",
+    "stop": "skyc.cli.lifecycle:stop",
+    "start": "skyc.cli.lifecycle:start",
+    "down": "skyc.cli.lifecycle:down",
+    "autostop": "skyc.cli.lifecycle:autostop",
 }
 
 EPILOG = """\b
