@@ -43,6 +43,7 @@ def _sshd_pids_under(root: Path) -> list[int]:
 
 @pytest.fixture
 def engine(skyc_home):
+    (skyc_home / "config.yaml").write_text("ssh_config: false\n")  # never edit the real ~/.ssh/config
     eng = Engine()
     yield eng
     for stack in eng.stacks():
@@ -154,6 +155,10 @@ def test_killed_node_is_reported_as_drift(engine, skyc_home, capsys):
 def test_state_cli_list_history_export(engine, capsys):
     apply_cmd.apply_plan(_saved_plan(engine, _spec(1, "audited")), engine=engine)
     apply_cmd.apply_plan(_saved_plan(engine, _spec(2, "audited")), engine=engine)
+
+    from skyc import registry
+
+    assert registry.open_registry().get("audited").status == registry.UP  # apply registers like launch
 
     assert main(["state", "list", "-o", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)

@@ -83,7 +83,8 @@ def apply_plan(plan: Any, *, engine: Any = None, on_event: Callable[[dict], None
         engine = Engine()
     check_plan(plan, engine)
     try:
-        from skyc.lifecycle import provision
+        # The function from its module: once imported, the submodule shadows the package's wrapper.
+        from skyc.lifecycle.provision import provision
     except ImportError:
         provision = None
     results = []
@@ -92,7 +93,7 @@ def apply_plan(plan: Any, *, engine: Any = None, on_event: Callable[[dict], None
             results.append(engine.inventory(task.stack.stack))
             continue
         if provision is not None:
-            results.append(provision(task))
+            results.append(provision(task, engine=engine, on_event=on_event))
         else:
             results.append(engine.up(task.stack, on_event=on_event))
     return results
