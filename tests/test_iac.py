@@ -179,3 +179,31 @@ def test_state_cli_list_history_export(engine, capsys):
     assert "gASV" not in exported  # no pickled provider code anywhere (inputs or outputs)
 
     assert main(["state", "history", "nope"]) == ClusterNotFoundError.exit_code
+
+
+def test_apply_task_yaml_plans_shows_and_applies(engine, tmp_path, capsys):
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  infra: local\nnum_nodes: 1\nrun: echo hi\n")
+    assert main(["apply", "-y", str(task), "-c", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "Stack cli (new):" in out and "Plan: 1 to add, 0 to change, 0 to destroy." in out
+    assert "Applied cli: 1 node(s)" in out
+
+    assert main(["apply", "-y", str(task), "-c", "cli"]) == 0  # same task: nothing to do
+    out = capsys.readouterr().out
+    assert "No changes." in out and "Applied" not in out
+    assert engine.version("cli") == 1
+
+    task.write_text("resources:\n  infra: local\nnum_nodes: 2\nrun: echo hi\n")
+    assert main(["apply", "-y", str(task), "-c", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert '+   pulumi-python:dynamic:Resource "worker1"' in out and "Plan: 1 to add, 1 to change, 0 to destroy." in out
+    assert [n.name for n in engine.inventory("cli").nodes] == ["head", "worker1"]
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("max_nodes: 2\n")
+    task.write_text("resources:\n  infra: local\nnum_nodes: 3\nrun: echo hi\n")
+    assert main(["apply", "-y", "--policy", str(policy), str(task), "-c", "cli"]) == 1
+    captured = capsys.readouterr()
+    assert "[max_nodes] cli: 3 nodes exceed max_nodes 2" in captured.err
+    assert engine.version("cli") == 2  # refused before anything changed

@@ -120,18 +120,14 @@ def _engine_for(plan: Any):
 
 
 def _plan_task_file(path: str, cluster: str | None):
-    """Plan a task YAML the way `skyc plan` does (the plan module owns that)."""
-    try:
-        from skyc.compiler import plan as plan_mod
-    except ImportError:  # pragma: no cover - ships with skyc
-        raise PlanError("planning a task needs skyc.compiler.plan") from None
-    for name in ("plan_file", "plan_task_file"):
-        fn = getattr(plan_mod, name, None)
-        if fn is not None:
-            return fn(path, cluster=cluster)
-    from skyc.compiler import spec as spec_mod
+    """Plan a one-task YAML on `cluster` the way `skyc launch` does."""
+    from skyc.compiler.spec import load_tasks
+    from skyc.lifecycle import compile as lc
+    from skyc.lifecycle.names import check_cluster_name, generate_cluster_name
 
-    return plan_mod.build_plan(spec_mod.load_tasks(path), cluster=cluster)
+    task = lc.single_task(load_tasks(path), "apply")
+    name = check_cluster_name(cluster) if cluster else generate_cluster_name()
+    return lc.build_plan(task, name)
 
 
 @click.command("apply")
