@@ -150,7 +150,7 @@ def _single(d: dict, acc: Accelerator | None, where: _Located, ctx: Collector, h
             kw.update(cloud=info.cloud, region=info.region, zone=info.zone)
     elif deprecated:
         ctx.warn(f"resources.{'/'.join(deprecated)} are deprecated; use infra: "
-                 f"{format_infra(d.get('cloud'), d.get('region'), d.get('zone'))}")
+                 f"{format_infra((d.get('cloud') or '').lower() or None, d.get('region'), d.get('zone'))}")
         if d.get("cloud") is not None:
             kw["cloud"] = guarded("cloud", lambda: canonical_cloud(d["cloud"]))
         kw["region"], kw["zone"] = d.get("region"), d.get("zone")

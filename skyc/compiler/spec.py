@@ -241,9 +241,10 @@ class Task(BaseModel):
         values = sorted({v for v in self.secrets.values() if v}, key=len, reverse=True)
         return _scrub(data, values) if values else data
 
-    def __repr_args__(self):  # secrets never reach logs through repr()
-        for key, value in super().__repr_args__():
-            yield key, (envs_mod.redact(value) if key == "secrets" else value)
+    def __repr__(self) -> str:  # secrets never reach logs through repr()/str()
+        return "Task(" + ", ".join(f"{k}={v!r}" for k, v in self.redacted().items()) + ")"
+
+    __str__ = __repr__
 
     def to_yaml_config(self) -> dict[str, Any]:
         """The task as a SkyPilot-style YAML mapping (secrets in clear) that loads back to an equal Task."""
