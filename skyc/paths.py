@@ -57,3 +57,13 @@ def cache_dir() -> Path:
     """Machine-wide build cache (the Pulumi CLI), shared across SKYC_HOMEs."""
     base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
     return Path(base).expanduser() / "skyc"
+
+
+def catalog_dir() -> Path:
+    """User catalog CSVs (`skyc catalog update`), overriding the bundled ones per cloud."""
+    return _sub("catalog")
+
+
+def catalog_cache_dir() -> Path:
+    """Pre-processed catalog (rebuilt whenever a source CSV changes)."""
+    return _sub("cache")

@@ -1,0 +1,33 @@
+"""The one row type of the catalog: an offer of one instance type in one place, normalised."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Offer(NamedTuple):
+    """One instance type offered in one region/zone. Prices are USD/h for the whole instance;
+    `None` means "not offered" (on-demand or spot).
+
+    `capacity` offers (local, ssh, kubernetes) describe what a node *can hold* rather than a fixed
+    SKU: a request fits when it asks for no more than the offer's cpus/memory/accelerators, and
+    unknown capacity (`None`) fits anything.
+    """
+
+    cloud: str
+    instance_type: str
+    accelerator: str | None  # canonical name (A100-80GB, tpu-v2-8), None for CPU-only
+    accelerator_count: float
+    vcpus: float | None
+    memory: float | None  # GiB
+    price: float | None
+    spot_price: float | None
+    region: str | None
+    zone: str | None
+    capacity: bool = False
+    max_nodes: int | None = None  # ssh pools: number of hosts
+    host_price: float | None = None  # GCP: the host part when the GPUs are billed separately
+
+
+def count_str(count: float) -> str:
+    return str(int(count)) if float(count).is_integer() else f"{count:g}"
