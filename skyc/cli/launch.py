@@ -9,17 +9,14 @@ import click
 from skyc.cli.options import overrides_from, task_options
 
 
-def _stream(cluster: str, job_id: int) -> int:
-    """Follow the job's log to stdout; the exit code is the job's (SkyPilot's codes)."""
-    from skyc import registry as reg
-    from skyc.lifecycle import jobs as jl
+def _stream(res) -> int:
+    """Follow the job's log to stdout on the launch's own connection; exit with the job's code."""
     from skyc.runtime.cluster import exit_code_for
 
-    rt = jl.runtime_for(reg.Registry().require(cluster))
     try:
-        status = rt.follow_logs(job_id, follow=True, out=sys.stdout.buffer)
+        status = res.runtime.follow_logs(res.job_id, follow=True, out=sys.stdout.buffer)
     finally:
-        rt.close()
+        res.close()
     sys.stdout.flush()
     return exit_code_for(status)
 
@@ -65,7 +62,7 @@ def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_u
         res = do_launch(tuple(entrypoint), name, overrides_from(task_kw), ui=ui, detach=detach,
                         idle_minutes=idle_minutes, down=down, retry_until_up=retry_until_up, no_setup=no_setup,
                         ssh_config=not no_ssh_config, confirm=confirm,
-                        dryrun=dryrun, on_event=ui.engine_event)
+                        dryrun=dryrun, on_event=ui.engine_event, keep_runtime=not detach)
     except KeyboardInterrupt:
         click.echo(f"Interrupted; cluster {name} is left INIT. Remove it with `skyc down {name}`.", err=True)
         return 130
@@ -74,12 +71,13 @@ def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_u
     if dryrun:
         return 0
     if res.job_id is None:
+        res.close()
         ui.note(f"Cluster {name} is UP. `ssh {name}` logs in; `skyc exec {name} CMD` runs a command.")
         return 0
     if detach:
         ui.note(f"Job {res.job_id} submitted on {name}; `skyc logs {name} {res.job_id}` follows it.")
         return 0
-    return _stream(name, res.job_id)
+    return _stream(res)
 
 
 @click.command("exec")
@@ -95,8 +93,8 @@ def exec_(cluster, entrypoint, detach, **task_kw) -> int:
 
     check_cluster_name(cluster)
     ui = UI()
-    res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui)
+    res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui, keep_runtime=not detach)
     if detach:
         ui.note(f"Job {res.job_id} submitted on {cluster}.")
         return 0
-    return _stream(cluster, res.job_id)
+    return _stream(res)

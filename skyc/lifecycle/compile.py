@@ -56,29 +56,47 @@ def _spec():
     return spec
 
 
+def _pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str | None]:
+    """`K=V` -> {K: V}; bare `K` -> {K: None} (the compiler copies it from this environment)."""
+    out: dict[str, str | None] = {}
+    for pair in pairs:
+        key, sep, val = pair.partition("=")
+        if not key.strip():
+            raise UsageError(f"{flag} {pair!r}: expected KEY=VALUE or KEY")
+        out[key.strip()] = val if sep else None
+    return out
+
+
 def load_tasks(words, ov: Overrides) -> list[Any]:
-    """Tasks for an entrypoint (file or command) with overrides applied; [] for no entrypoint."""
+    """Tasks for an entrypoint (file or command) with overrides applied; a no-run task for none."""
     path, command = split_entrypoint(words)
     spec = _spec()
-    env_kw = {"env_overrides": list(ov.envs), "env_file": ov.env_file, "secret_overrides": list(ov.secrets)}
+    env_kw = {"env_overrides": _pairs(ov.envs, "--env"), "env_file": ov.env_file,
+              "secret_overrides": _pairs(ov.secrets, "--secret")}
     if path is not None:
         tasks = spec.load_tasks(str(path), **env_kw)
     else:
         import yaml
 
-        doc: dict[str, Any] = {}
-        if command is not None:
-            doc = {"name": "sky-cmd", "run": command}
-        tasks = spec.load_tasks_from_text(yaml.safe_dump(doc), **env_kw) if hasattr(spec, "load_tasks_from_text") \
-            else [spec.load_task_from_text(yaml.safe_dump(doc), **env_kw)]
+        doc: dict[str, Any] = {"name": "sky-cmd", "run": command} if command is not None else {}
+        tasks = spec.load_task_from_text(yaml.safe_dump(doc) if doc else "{}\n", filename="<command>", **env_kw)
     out = []
+    kw = ov.resource_kwargs()
     for t in tasks:
-        kw = ov.resource_kwargs()
+        if kw:
+            t = spec.apply_overrides(t, **kw)
+        extra = {}
         if ov.workdir is not None:
-            kw["workdir"] = ov.workdir
+            extra["workdir"] = ov.workdir
         if ov.name is not None:
-            kw["name"] = ov.name
-        out.append(spec.apply_overrides(t, **kw) if kw else t)
+            extra["name"] = ov.name
+        if extra:
+            t = t.model_copy(update=extra)
+        missing = t.missing_secrets() if hasattr(t, "missing_secrets") else []
+        if missing:
+            raise UsageError(f"secret(s) {', '.join(missing)} have no value; pass --secret {missing[0]}=VALUE "
+                             f"(or export {missing[0]} and pass --secret {missing[0]})")
+        out.append(t)
     return out
 
 
@@ -90,12 +108,44 @@ def single_task(tasks: list[Any], what: str) -> Any:
 
 def build_plan(task: Any, cluster: str, blocked: list[Any] | None = None) -> Any:
     """A plan for one task on `cluster`; `blocked` lists placements to avoid (failover)."""
-    from skyc.compiler import plan as plan_mod
-
+    try:
+        from skyc.compiler import plan as plan_mod
+    except ImportError:
+        return _local_plan(task, cluster, blocked)
     kwargs: dict[str, Any] = {"cluster": cluster}
     if blocked:
         kwargs["blocked"] = blocked
     return plan_mod.build_plan([task], **kwargs)
+
+
+@dataclass
+class _LocalPlanTask:
+    stack: Any
+    hourly_cost: float = 0.0
+    chosen: Any = None
+
+
+@dataclass
+class _LocalPlan:
+    tasks: list[_LocalPlanTask]
+
+
+def _local_plan(task: Any, cluster: str, blocked: list[Any] | None) -> _LocalPlan:
+    """Placement on the embedded `local` provider, for builds without the optimizer module:
+    only requests that `local` can satisfy are accepted."""
+    from skyc.errors import ResourcesUnavailableError
+    from skyc.stacks.base import StackSpec
+
+    cands = list(getattr(task.resources, "candidates", ()) or ())
+    ok = [r for r in cands if (r.cloud in (None, "local")) and r.accelerator is None and not r.use_spot]
+    if not ok or blocked:
+        raise ResourcesUnavailableError(
+            "this skyc build can only place tasks on local infra (no optimizer module); "
+            "drop infra/accelerator/spot requests or use --infra local")
+    r = ok[0]
+    spec = StackSpec(stack=cluster, provider="local", num_nodes=int(task.num_nodes or 1), cpus=r.cpus,
+                     memory=r.memory, ports=list(r.ports))
+    return _LocalPlan([_LocalPlanTask(spec, 0.0, r)])
 
 
 def render_plan(plan: Any) -> str:

@@ -31,6 +31,12 @@ class LaunchResult:
     job_id: int | None = None
     provisioned: bool = False
     notes: list[str] = field(default_factory=list)
+    runtime: Any = None  # left open (keep_runtime=True) so the caller can follow logs on the same connection
+
+    def close(self) -> None:
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
 
 
 def check_fits(task: Any, cluster: reg.Cluster) -> None:
@@ -141,6 +147,7 @@ def launch(
     confirm: Callable[[Any], bool] | None = None,
     dryrun: bool = False,
     on_event: Callable[[dict], None] | None = None,
+    keep_runtime: bool = False,
 ) -> LaunchResult:
     """Provision (or reuse / restart) `cluster`, sync, set autostop, submit the task's job.
 
@@ -187,7 +194,12 @@ def launch(
         if not cluster_only and jl.has_work(task):
             with ui.phase("Submitting job"):
                 result.job_id = rt.submit(jl.job_spec(task, c, run_setup=not no_setup))
-    finally:
+    except BaseException:
+        rt.close()
+        raise
+    if keep_runtime:
+        result.runtime = rt
+    else:
         rt.close()
     store.update(cluster, last_use=" ".join(entrypoint) or "(cluster only)")
     return result
@@ -207,7 +219,8 @@ def _task_autostop(task: Any) -> Any:
     return cands[0].autostop if cands else None
 
 
-def exec_(entrypoint: tuple[str, ...], cluster: str, overrides: comp.Overrides, *, ui: Any) -> LaunchResult:
+def exec_(entrypoint: tuple[str, ...], cluster: str, overrides: comp.Overrides, *, ui: Any,
+          keep_runtime: bool = False) -> LaunchResult:
     """Sync the workdir and submit the task's run (no setup, no provisioning) on an UP cluster."""
     from skyc.errors import UsageError
 
@@ -225,7 +238,11 @@ def exec_(entrypoint: tuple[str, ...], cluster: str, overrides: comp.Overrides, 
             with ui.phase("Syncing workdir"):
                 rt.sync_workdir(task.workdir)
         job_id = rt.submit(jl.job_spec(task, c, run_setup=False))
-    finally:
+    except BaseException:
         rt.close()
+        raise
     store.update(cluster, last_use=" ".join(entrypoint))
-    return LaunchResult(cluster, job_id=job_id)
+    if not keep_runtime:
+        rt.close()
+        rt = None
+    return LaunchResult(cluster, job_id=job_id, runtime=rt)

@@ -98,6 +98,13 @@ def _record_up(store: reg.Registry, name: str, inv: Inventory, *, ssh_config: bo
             changes["cpus"] = head.cpus
         if head.memory is not None:
             changes["memory"] = head.memory
+    c = store.require(name)
+    spec = (c.last_plan or {}).get("stack") or {}
+    if head is not None and not spec.get("instance_type") and spec.get("cpus") is None:
+        # No instance type to show: describe what the nodes actually have.
+        parts = [f"cpus={head.cpus:g}" if head.cpus is not None else None,
+                 f"mem={head.memory:g}" if head.memory is not None else None]
+        changes["resources_str"] = f"{len(inv.nodes)}x {inv.provider}({', '.join(p for p in parts if p)})"
     store.update(name, **changes)
     if ssh_config and inv.nodes:
         sshconfig.add_cluster(inv)
