@@ -403,16 +403,42 @@ def _load_document(doc: Document, ctx: Collector, file_envs: dict, cli_envs: dic
     except ValidationError as e:
         problems = pydantic_problems(e, data, TaskSpec)
         ctx.problems.extend(problems)
-        # Run the remaining rules on the fields that type-checked, so every problem shows up at once.
-        broken = {p.path[0] for p in problems if p.path}
-        if not broken or any(not p.path for p in problems):
+        # Run the remaining rules on what type-checked, so every problem shows up at once: first drop just
+        # the offending keys, and if that is not enough, the whole top-level fields they sit in.
+        if any(not p.path for p in problems):
             return None
-        data = {k: v for k, v in data.items() if k not in broken}
-        try:
-            spec = TaskSpec.model_validate(data)
-        except ValidationError:
+        spec = None
+        for pruned in (_without(data, [p.path for p in problems]),
+                       {k: v for k, v in data.items() if k not in {p.path[0] for p in problems}}):
+            try:
+                spec = TaskSpec.model_validate(pruned)
+                data = pruned
+                break
+            except ValidationError:
+                continue
+        if spec is None:
             return None
     return _rules.build_task(spec, data, ctx, file_envs, cli_envs, cli_secrets)
+
+
+def _without(data: dict, paths: list[tuple]) -> dict:
+    """A deep copy of `data` without the keys/items at `paths`."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for path in sorted(paths, key=len, reverse=True):
+        parent = out
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                parent = None
+                break
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+            parent[path[-1]] = {} if isinstance(parent[path[-1]], dict) else parent[path[-1]]
+    return out
 
 
 def apply_overrides(task: Task, **overrides: Any) -> Task:

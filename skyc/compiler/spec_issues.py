@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ KEY_HINTS = {
     "spot_recovery": "spot_recovery was removed; use job_recovery",
     "hooks": "hooks belong under config.hooks",
 }
+
+
+_MODEL_NAME_RE = re.compile(r" or instance of \w+")
 
 
 @dataclass
@@ -142,7 +146,7 @@ def pydantic_problems(exc: ValidationError, data: Any, root: type[BaseModel]) ->
         if not deeper and len(items) > 1:
             msgs = []
             for _, _, err in items:
-                m = err["msg"].removeprefix("Input should be ").removeprefix("a valid ")
+                m = _MODEL_NAME_RE.sub("", err["msg"]).removeprefix("Input should be ").removeprefix("a valid ")
                 if m not in msgs:
                     msgs.append(m)
             value = items[0][2].get("input")
@@ -169,7 +173,7 @@ def _problem(path: tuple, err: dict, root: type[BaseModel]) -> Problem:
         return Problem(path, f"unknown field {key!r}" + (f"; {hint}" if hint else ""), at_key=True)
     if kind == "missing":
         return Problem(path[:-1] or path, f"missing required field {path[-1]!r}" if path else "missing field")
-    msg = err["msg"]
+    msg = _MODEL_NAME_RE.sub("", err["msg"])  # users never see our class names
     if "input" in err and kind not in ("literal_error",):
         msg = f"{msg}, got {_short(err['input'])}"
     return Problem(path, msg)
