@@ -97,7 +97,7 @@ def find(explicit: str | Path | None = None) -> Path | None:
 
 def loads(text: str, file: str | None = None) -> Policy:
     """Parse policy YAML text; every problem is reported as `file:line:col: field: message`."""
-    from skyc.compiler import yaml_loader
+    from skyc.compiler import yaml_loader  # the task loader: same located errors, duplicate keys refused
 
     try:
         docs = yaml_loader.parse_documents(text, file or "<policy>")
