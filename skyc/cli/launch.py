@@ -62,7 +62,8 @@ def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_u
         res = do_launch(tuple(entrypoint), name, overrides_from(task_kw), ui=ui, detach=detach,
                         idle_minutes=idle_minutes, down=down, retry_until_up=retry_until_up, no_setup=no_setup,
                         ssh_config=not no_ssh_config, confirm=confirm,
-                        dryrun=dryrun, on_event=ui.engine_event, keep_runtime=not detach)
+                        dryrun=dryrun, on_event=ui.engine_event, keep_runtime=not detach,
+                        show_plan=not yes or ui.interactive)
     except KeyboardInterrupt:
         click.echo(f"Interrupted; cluster {name} is left INIT. Remove it with `skyc down {name}`.", err=True)
         return 130
@@ -93,7 +94,8 @@ def exec_(cluster, entrypoint, detach, **task_kw) -> int:
 
     check_cluster_name(cluster)
     ui = UI()
-    res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui, keep_runtime=not detach)
+    res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui, keep_runtime=not detach,
+                        show_plan=not yes or ui.interactive)
     if detach:
         ui.note(f"Job {res.job_id} submitted on {cluster}.")
         return 0

@@ -106,13 +106,15 @@ def single_task(tasks: list[Any], what: str) -> Any:
     return tasks[0]
 
 
-def build_plan(task: Any, cluster: str, blocked: list[Any] | None = None) -> Any:
+def build_plan(task: Any, cluster: str, blocked: list[Any] | None = None, *, render: bool = True) -> Any:
     """A plan for one task on `cluster`; `blocked` lists placements to avoid (failover)."""
     try:
         from skyc.compiler import plan as plan_mod
     except ImportError:
         return _local_plan(task, cluster, blocked)
     kwargs: dict[str, Any] = {"cluster": cluster}
+    if not render:
+        kwargs["render"] = False  # the per-resource listing is only for a plan someone reads
     if blocked:
         kwargs["blocked"] = blocked
     return plan_mod.build_plan([task], **kwargs)

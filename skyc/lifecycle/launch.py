@@ -87,13 +87,14 @@ def provision_with_failover(
     ssh_config: bool = True,
     confirm: Callable[[Any], bool] | None = None,
     on_event: Callable[[dict], None] | None = None,
+    render: bool = True,
 ) -> Any:
     """Plan, (ask,) provision; on an engine failure block that placement and re-plan."""
     while True:
         blocked: list[Any] = []
         while True:
             with ui.phase("Planning"):
-                plan = comp.build_plan(task, cluster, blocked)
+                plan = comp.build_plan(task, cluster, blocked, render=render and confirm is not None)
             plan_task = plan.tasks[0]
             if confirm is not None:
                 if not confirm(plan):
@@ -112,7 +113,7 @@ def provision_with_failover(
                 _cleanup_failed(cluster)
                 blocked.append(_placement(plan_task))
                 try:
-                    comp.build_plan(task, cluster, blocked)
+                    comp.build_plan(task, cluster, blocked, render=False)
                 except (ResourcesUnavailableError, TypeError):
                     break  # nothing left (or the planner cannot block placements)
                 ui.note("Trying the next placement.")
@@ -148,6 +149,7 @@ def launch(
     dryrun: bool = False,
     on_event: Callable[[dict], None] | None = None,
     keep_runtime: bool = False,
+    show_plan: bool = True,
 ) -> LaunchResult:
     """Provision (or reuse / restart) `cluster`, sync, set autostop, submit the task's job.
 
@@ -174,7 +176,8 @@ def launch(
     else:
         # New cluster, or an INIT one from an interrupted launch: provision with the current request.
         plan_task = provision_with_failover(task, cluster, ui=ui, retry_until_up=retry_until_up,
-                                            ssh_config=ssh_config, confirm=confirm, on_event=on_event)
+                                            ssh_config=ssh_config, confirm=confirm, on_event=on_event,
+                                            render=show_plan)
         if plan_task is None:
             raise _Declined()
         result.provisioned = True
