@@ -286,6 +286,13 @@ def test_apply_overrides_to_every_candidate():
     cleared = apply_overrides(t, gpus="none", image_id="none", instance_type="none")
     assert all(r.accelerator is None for r in cleared.resources.candidates)
     assert t.resources.candidates[0].cpus == 4  # original untouched
+    tpu = apply_overrides(load1("run: x"), gpus="tpu-v2-8")
+    assert tpu.resources.candidates[0].cloud == "gcp"
+    assert tpu.resources.candidates[0].accelerator_args["tpu_vm"] is True
+    with pytest.raises(UsageError, match="TPU"):
+        apply_overrides(load1(RES + "infra: aws"), gpus="tpu-v2-8")
+    mem = apply_overrides(load1("run: x"), gpus="80GB+")
+    assert mem.resources.mode == "any_of" and len(mem.resources.candidates) > 3
     with pytest.raises(UsageError, match="--cpus"):
         apply_overrides(t, cpus="lots")
     with pytest.raises(UsageError, match="--infra"):

@@ -94,8 +94,7 @@ def exec_(cluster, entrypoint, detach, **task_kw) -> int:
 
     check_cluster_name(cluster)
     ui = UI()
-    res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui, keep_runtime=not detach,
-                        show_plan=not yes or ui.interactive)
+    res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui, keep_runtime=not detach)
     if detach:
         ui.note(f"Job {res.job_id} submitted on {cluster}.")
         return 0

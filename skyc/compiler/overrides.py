@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from skyc.compiler.accelerators import parse_accelerator_str
+from skyc.compiler.accelerators import is_tpu, parse_accelerator_str
 from skyc.compiler.infra import parse_infra
-from skyc.compiler.resource_parser import parse_image_id
+from skyc.compiler.resource_parser import parse_image_id, tpu_default_args
 from skyc.compiler.resources import ResourceChoice, Resources
 from skyc.compiler.units import parse_count, parse_disk_size, parse_ports, parse_size_gb
 from skyc.errors import UsageError
@@ -59,6 +59,15 @@ def _updates(overrides: dict[str, Any]) -> dict[str, Any]:
     return upd
 
 
+def _accelerator_update(r: Resources, acc) -> dict[str, Any]:  # noqa: ANN001
+    """A TPU brings its defaults (GCP, TPU VM args) as in the YAML; any other accelerator clears TPU args."""
+    if not is_tpu(acc.name):
+        return {"accelerator": acc, "accelerator_args": None}
+    if r.cloud not in (None, "gcp", "kubernetes"):
+        raise UsageError(f"--gpus {acc.name}: TPUs are only available on gcp or kubernetes, not {r.cloud}")
+    return {"accelerator": acc, "accelerator_args": tpu_default_args(acc.name), "cloud": r.cloud or "gcp"}
+
+
 def apply_overrides(task, **overrides: Any):  # noqa: ANN001, ANN201 - Task in, Task out
     """Return a copy of `task` with the flags applied to every resource candidate."""
     unknown = set(overrides) - _KNOWN
@@ -74,8 +83,7 @@ def apply_overrides(task, **overrides: Any):  # noqa: ANN001, ANN201 - Task in, 
             candidates = [r.model_copy(update={"accelerator": None, "accelerator_args": None}) for r in candidates]
         else:
             accs = _flag("gpus", lambda: parse_accelerator_str(gpus))
-            candidates = [r.model_copy(update={"accelerator": a, "accelerator_args": None})
-                          for r in candidates for a in accs]
+            candidates = [r.model_copy(update=_accelerator_update(r, a)) for r in candidates for a in accs]
             if len(accs) > 1 and mode == "single":
                 mode = "any_of"
     unique: list[Resources] = []
