@@ -435,3 +435,9 @@ def test_job_group_needs_unique_names():
     assert "unique name" in issues[0].message
     issues = issues_of("name: p\nexecution: sideways\n---\nrun: x\n")
     assert issues[0].field == "execution" and issues[0].line == 2
+
+
+def test_errors_in_later_documents_point_at_their_own_lines():
+    issues = issues_of("name: p\n---\nrun: a\n---\nrun: b\nresources:\n  cpus: zero\n")
+    (issue,) = issues
+    assert (issue.field, issue.line, issue.column) == ("resources.cpus", 7, 9)
