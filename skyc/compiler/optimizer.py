@@ -327,15 +327,23 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
     want = " or ".join(_request_str(r, num_nodes) for r in choice.candidates)
     lines = [f"no enabled infra offers {want}"]
     for r in choice.candidates:
-        if r.accelerator and misses:
-            same = [o for o in misses if o.accelerator and o.accelerator.lower() == r.accelerator.name.lower()]
-            if same:
-                top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, -(o.price or o.spot_price or 1e9)))
+        if not (r.accelerator and misses) or any(p.candidate.accelerator == r.accelerator for p in rejected):
+            continue
+        same = [o for o in misses if o.accelerator and o.accelerator.lower() == r.accelerator.name.lower()]
+        if same:
+            counts = sorted({o.accelerator_count for o in same})
+            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, -(o.price or o.spot_price or 1e9)))
+            if r.accelerator.count > counts[-1]:
                 lines[0] = f"no {r.accelerator}; largest is {top.accelerator}:{count_str(top.accelerator_count)} " \
                            f"on {top.cloud} {top.instance_type}"
+            else:
+                lines[0] = f"no {r.accelerator}; {top.accelerator} comes in counts " \
+                           f"{', '.join(count_str(c) for c in counts)}"
     near = rejected[:3]
     if near:
         lines.append("closest: " + "; ".join(f"{p.describe()} ${p.hourly_price:.2f}/h ({p.reason})" for p in near))
+    if rejected and all(p.reason.endswith("not enabled") for p in rejected):
+        lines.append("every match is on infra that is not enabled: run `skyc check` (or plan with --offline)")
     raise ResourcesUnavailableError("\n".join(lines))
 
 

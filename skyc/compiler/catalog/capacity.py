@@ -1,0 +1,94 @@
+"""Offers of infra skyc does not buy: this machine (`local`), SSH node pools and Kubernetes.
+
+All cost nothing per hour. They advertise what a node can hold; the optimizer fits a request
+into it (see `Offer.capacity`). Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from skyc.compiler.catalog.offers import Offer
+
+
+def _meminfo_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def local_gpus() -> dict[str, int]:
+    """GPU name -> count from `nvidia-smi` when present ({} otherwise)."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return {}
+    try:
+        out = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    counts: dict[str, int] = {}
+    for line in out.splitlines():
+        name = _gpu_name(line)
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _gpu_name(line: str) -> str | None:
+    """`NVIDIA A100-SXM4-80GB` -> `A100-80GB`, `Tesla T4` -> `T4`, `NVIDIA H100 80GB HBM3` -> `H100`."""
+    text = line.strip().replace("NVIDIA", "").replace("Tesla", "").replace("GeForce", "").strip()
+    if not text:
+        return None
+    head = text.split()[0]
+    base = head.split("-")[0]
+    if "80GB" in text and base == "A100":
+        return "A100-80GB"
+    return base
+
+
+def local_offers() -> list[Offer]:
+    """One offer per local node: the whole machine (nodes share it)."""
+    cpus = float(os.cpu_count() or 1)
+    mem = _meminfo_gib()
+    gpus = local_gpus()
+    if not gpus:
+        return [Offer("local", "local", None, 0.0, cpus, mem, 0.0, None, None, None, capacity=True)]
+    out = [Offer("local", "local", name, float(n), cpus, mem, 0.0, None, None, None, capacity=True)
+           for name, n in sorted(gpus.items())]
+    return out + [Offer("local", "local", None, 0.0, cpus, mem, 0.0, None, None, None, capacity=True)]
+
+
+def ssh_offers() -> list[Offer]:
+    """One offer per pool in `$SKYC_HOME/ssh_node_pools.yaml`; region = pool name, capacity unknown."""
+    from skyc.stacks import ssh_pool
+
+    return [Offer("ssh", f"ssh-{name}", None, 0.0, None, None, 0.0, None, name, None, capacity=True,
+                  max_nodes=len(pool.hosts))
+            for name, pool in sorted(ssh_pool.load_pools().items())]
+
+
+def kubernetes_offers(contexts: list[str | None]) -> list[Offer]:
+    """Per context: a pod of unknown CPU/memory capacity, plus GPU pods where the config
+    `kubernetes: {gpus: {NAME: count}}` declares them (GPUs cannot be discovered offline)."""
+    from skyc import config
+
+    gpus = config.get("kubernetes.gpus") or {}
+    out: list[Offer] = []
+    for ctx in contexts or [None]:
+        out.append(Offer("kubernetes", "pod", None, 0.0, None, None, 0.0, None, ctx, None, capacity=True))
+        if isinstance(gpus, dict):
+            for name, count in sorted(gpus.items()):
+                try:
+                    n = float(count)
+                except (TypeError, ValueError):
+                    continue
+                out.append(Offer("kubernetes", "pod", str(name), n, None, None, 0.0, None, ctx, None, capacity=True))
+    return out
