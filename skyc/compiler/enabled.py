@@ -49,14 +49,13 @@ def check(offline: bool = False) -> list[InfraStatus]:
     out = []
     for name in registry.names():
         provider = registry.get(name)
-        if offline:
-            enabled, reason, details = True, "assumed (--offline)", {}
-        else:
-            try:
-                report = provider.check_credentials()
-                enabled, reason, details = report.enabled, report.reason, report.details
-            except Exception as e:  # noqa: BLE001 - a broken check disables that provider only
-                enabled, reason, details = False, f"credential check failed: {e}", {}
+        try:
+            report = provider.check_credentials()
+            enabled, reason, details = report.enabled, report.reason, report.details
+        except Exception as e:  # noqa: BLE001 - a broken check disables that provider only
+            enabled, reason, details = False, f"credential check failed: {e}", {}
+        if offline and not enabled:
+            enabled, reason = True, "assumed (--offline)"
         if name == "local":
             enabled = True  # always on: a missing sshd/rsync is reported when a node starts
         is_allowed = allowed is None or name in allowed
@@ -79,10 +78,14 @@ def capacity_offers(statuses: list[InfraStatus]) -> list:
         out += capacity.local_offers()
     if "ssh" in on:
         try:
-            out += capacity.ssh_offers()
+            pools = capacity.ssh_offers()
         except Exception:  # noqa: BLE001 - a bad pool file is reported by `skyc check`, not here
-            pass
+            pools = []
+        out += pools or ([capacity.unknown_offer("ssh")] if on["ssh"].reason.endswith("(--offline)") else [])
     if "kubernetes" in on:
-        contexts = on["kubernetes"].details.get("contexts") or [None]
-        out += capacity.kubernetes_offers(list(contexts))
+        contexts = on["kubernetes"].details.get("contexts")
+        if contexts:
+            out += capacity.kubernetes_offers(list(contexts))
+        else:
+            out.append(capacity.unknown_offer("kubernetes"))
     return out

@@ -19,6 +19,7 @@ from skyc.compiler.catalog.offers import Offer, count_str
 from skyc.compiler.resources import ResourceChoice, Resources
 from skyc.errors import InfraNotEnabledError, ResourcesUnavailableError
 
+WILDCARD = "*"  # capacity offers of infra not configured here (offline review): any pool/context/GPU
 ZONAL_CLOUDS = frozenset({"gcp"})  # accelerator prices differ per zone
 MAX_DISK_GB = 65536
 # Capabilities of providers, by name; absent = unknown (treated as supported).
@@ -71,6 +72,7 @@ class Placement:
     candidate_index: int = 0
     capacity: bool = False
     reason: str = ""
+    shape: bool = False  # rejected for its size (cpus/memory), not for where or how it is offered
 
     @property
     def hourly_cost(self) -> float:
@@ -107,7 +109,7 @@ class OptimizerResult:
 
 def _match(pattern: str | None, value: str | None) -> bool:
     """Infra filters accept shell wildcards (`us-*`); None = unconstrained."""
-    if pattern is None or pattern == "*":
+    if pattern is None or pattern == "*" or value == "*":  # "*" offer: any context/pool (offline review)
         return True
     if value is None:
         return False
@@ -143,7 +145,7 @@ def _sources(r: Resources, catalog: Any) -> list[Offer]:
         default_host = r.cpus is None and r.memory is None
         out = catalog.accelerator_offers(r.accelerator.name, default_host_only=default_host)
         name = r.accelerator.name.lower()
-        return out + [o for o in caps if o.accelerator and o.accelerator.lower() == name]
+        return out + [o for o in caps if o.accelerator and o.accelerator.lower() in (name, WILDCARD)]
     return list(catalog.cpu_defaults) + list(caps)
 
 
@@ -173,7 +175,11 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
     """Why offer `o` cannot serve candidate `r` (None = it can), cheapest checks first."""
     if r.cloud and o.cloud != r.cloud:
         return "other cloud"
-    if r.accelerator:
+    if o.region == WILDCARD and r.cloud != o.cloud:
+        return "other cloud (unknown infra serves only tasks that name it)"
+    if r.accelerator and o.accelerator == WILDCARD:
+        pass  # hardware unknown offline: the task's own request is taken as what is there
+    elif r.accelerator:
         if not o.accelerator or o.accelerator.lower() != r.accelerator.name.lower():
             return "other accelerator"
         want, have = r.accelerator.count, o.accelerator_count
@@ -223,13 +229,16 @@ def _placement(o: Offer, r: Resources, idx: int, num_nodes: int, reason: str = "
     price = o.spot_price if r.use_spot else o.price
     keep_zone = r.use_spot or r.zone is not None or o.cloud in ZONAL_CLOUDS
     acc: dict[str, float] = {}
-    if o.accelerator:
+    if o.accelerator == WILDCARD:
+        acc = {r.accelerator.name: r.accelerator.count} if r.accelerator else {}
+    elif o.accelerator:
         acc = {o.accelerator: (r.accelerator.count if (o.capacity and r.accelerator) else o.accelerator_count)}
     vcpus, memory = o.vcpus, o.memory
     if o.capacity:  # a capacity node runs what the task asks for
         vcpus = r.cpus if r.cpus is not None else o.vcpus
         memory = r.memory if r.memory is not None else o.memory
-    return Placement(o.cloud, o.region, o.zone if keep_zone else None, o.instance_type, acc, r.use_spot, num_nodes,
+    region = r.region if o.region == WILDCARD else o.region
+    return Placement(o.cloud, region, o.zone if keep_zone else None, o.instance_type, acc, r.use_spot, num_nodes,
                      float(price if price is not None else (o.price or o.spot_price or 0.0)), vcpus, memory, r, idx,
                      o.capacity, reason)
 
@@ -264,6 +273,8 @@ def _candidate(r: Resources, idx: int, num_nodes: int, catalog: Any, enabled: se
                 rejected[key] = (o, why)
     feasible: list[Placement] = []
     rej = [_placement(o, r, idx, num_nodes, why) for o, why in rejected.values()]
+    for p in rej:
+        p.shape = p.reason[:1].isdigit() or "default" in p.reason
     for o in ok.values():
         p = _placement(o, r, idx, num_nodes)
         if blocked and any(b.matches(p) for b in blocked):

@@ -266,7 +266,9 @@ def _alternatives(result: Any, best: Any) -> list[Alternative]:
             seen.add((p.cloud, p.instance_type))
             feasible.append(_info(p, Alternative, reason=p.reason or _lost_reason(p, best)))
     rejected, clouds = [], set()
-    for p in result.rejected:
+    # Offers of the wrong size are not alternatives; show them only when nothing else lost.
+    pool = [p for p in result.rejected if not p.shape] or result.rejected
+    for p in pool:
         if p.cloud not in clouds:
             clouds.add(p.cloud)
             rejected.append(_info(p, Alternative, reason=p.reason))

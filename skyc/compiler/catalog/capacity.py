@@ -70,9 +70,18 @@ def ssh_offers() -> list[Offer]:
     """One offer per pool in `$SKYC_HOME/ssh_node_pools.yaml`; region = pool name, capacity unknown."""
     from skyc.stacks import ssh_pool
 
-    return [Offer("ssh", f"ssh-{name}", None, 0.0, None, None, 0.0, None, name, None, capacity=True,
+    # Pool hardware is not described in the pool file: the pool owner knows which GPUs are there,
+    # so a pool takes any accelerator request ("*") and the runtime finds out.
+    return [Offer("ssh", f"ssh-{name}", "*", 0.0, None, None, 0.0, None, name, None, capacity=True,
                   max_nodes=len(pool.hosts))
             for name, pool in sorted(ssh_pool.load_pools().items())]
+
+
+def unknown_offer(cloud: str) -> Offer:
+    """Infra assumed by an offline review but not configured here (no kube config, no pool
+    file): serves only tasks that name that cloud, with whatever they ask for."""
+    itype = "pod" if cloud == "kubernetes" else "ssh-node"
+    return Offer(cloud, itype, "*", 0.0, None, None, 0.0, None, "*", None, capacity=True)
 
 
 def kubernetes_offers(contexts: list[str | None]) -> list[Offer]:
