@@ -3,6 +3,7 @@ request looks only at the rows that can match it."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Iterable
 
 from skyc.compiler.catalog.offers import Offer
@@ -29,33 +30,54 @@ class Catalog:
         self.sources = dict(sources or {})
         self.attach = attach  # GCP: (name, count) -> zone -> (region, price, spot)
         self.capacity: list[Offer] = []
-        self.by_accelerator: dict[str, list[Offer]] = {}
-        self.by_instance_type: dict[str, list[Offer]] = {}
-        self.cpu_defaults: list[Offer] = []
-        self.clouds: set[str] = set()
-        for o in offers:
-            self.clouds.add(o.cloud)
-            self.by_instance_type.setdefault(o.instance_type, []).append(o)
-            if o.accelerator:
-                self.by_accelerator.setdefault(o.accelerator.lower(), []).append(o)
-            elif o.instance_type.startswith(DEFAULT_FAMILIES.get(o.cloud, ("",))):
-                self.cpu_defaults.append(o)
-        self.n1_by_zone: dict[str | None, list[Offer]] = {}
-        for h in n1_hosts:
-            self.n1_by_zone.setdefault(h.zone, []).append(h)
-        self.accelerator_names: dict[str, str] = {a.lower(): a for a in accelerator_names}
-        for key, rows in self.by_accelerator.items():
-            self.accelerator_names.setdefault(key, rows[0].accelerator)
-        for name, _ in attach:
-            self.accelerator_names.setdefault(name.lower(), name)
+        self._n1_hosts = n1_hosts
+        self._extra_names = list(accelerator_names)
         self._n1_cache: dict[tuple[str, bool], list[Offer]] = {}
 
+    # Indexes are built on first use: a GPU request never needs the CPU or instance-type index.
+    @cached_property
+    def by_accelerator(self) -> dict[str, list[Offer]]:
+        out: dict[str, list[Offer]] = {}
+        for o in self.offers:
+            if o.accelerator:
+                out.setdefault(o.accelerator.lower(), []).append(o)
+        return out
+
+    @cached_property
+    def by_instance_type(self) -> dict[str, list[Offer]]:
+        out: dict[str, list[Offer]] = {}
+        for o in self.offers:
+            out.setdefault(o.instance_type, []).append(o)
+        return out
+
+    @cached_property
+    def cpu_defaults(self) -> list[Offer]:
+        return [o for o in self.offers
+                if not o.accelerator and o.instance_type.startswith(DEFAULT_FAMILIES.get(o.cloud, ("",)))]
+
+    @cached_property
+    def clouds(self) -> set[str]:
+        return {o.cloud for o in self.offers}
+
+    @cached_property
+    def n1_by_zone(self) -> dict[str | None, list[Offer]]:
+        out: dict[str | None, list[Offer]] = {}
+        for h in self._n1_hosts:
+            out.setdefault(h.zone, []).append(h)
+        return out
+
+    @cached_property
+    def accelerator_names(self) -> dict[str, str]:
+        names = {a.lower(): a for a in self._extra_names}
+        for key, rows in self.by_accelerator.items():
+            names.setdefault(key, rows[0].accelerator)
+        for name, _ in self.attach:
+            names.setdefault(name.lower(), name)
+        return names
+
     def with_capacity(self, offers: Iterable[Offer]) -> "Catalog":
-        """A view of this catalog plus capacity offers (the indexes are shared, not copied)."""
-        view = object.__new__(Catalog)
-        view.__dict__.update(self.__dict__)
-        view.capacity = list(offers)
-        return view
+        """This catalog plus capacity offers; the indexes stay shared with (and cached on) this one."""
+        return _CapacityView(self, list(offers))  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ look-ups
 
@@ -103,3 +125,20 @@ class Catalog:
             yield from rows
         for acc in sorted({a for a, _ in self.attach}):
             yield from self.n1_attached(acc, True)
+
+
+class _CapacityView:
+    """A catalog with its own capacity offers; everything else is the base catalog's."""
+
+    def __init__(self, base: Catalog, capacity: list[Offer]):
+        self._base = base
+        self.capacity = capacity
+
+    def __getattr__(self, name: str):
+        return getattr(self._base, name)
+
+    def with_capacity(self, offers: Iterable[Offer]) -> "_CapacityView":
+        return _CapacityView(self._base, list(offers))
+
+    def canonical_accelerator(self, name: str) -> str | None:
+        return Catalog.canonical_accelerator(self, name)  # type: ignore[arg-type]
