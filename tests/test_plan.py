@@ -188,3 +188,12 @@ def test_cli_plan_errors_exit_1(capsys, tmp_path):
     assert "A1000" in err and "Traceback" not in err
     assert main(["plan", str(EXAMPLES / "l4-aws.yaml"), "--no-render"]) == 1
     assert "aws is not enabled" in capsys.readouterr().err
+
+
+def test_invalid_spec_for_the_chosen_provider_is_an_error_not_a_note(tmp_path):
+    from skyc.errors import SpecError
+
+    f = tmp_path / "t.yaml"
+    f.write_text("resources:\n  infra: gcp\n  cpus: 8\n  image_id: my-image\n")
+    with pytest.raises(SpecError, match="not a GCP image"):
+        build_plan(load_tasks(f), cluster="x", statuses=CLOUDS)

@@ -181,18 +181,25 @@ def stack_spec(cluster: str, p: Any) -> StackSpec:
     )
 
 
-def render_stack_resources(spec: StackSpec) -> tuple[list[PlanResource], str | None]:
-    """Resources the stack's program registers (run under Pulumi mocks), or ([], why not)."""
+def render_stack_resources(spec: StackSpec) -> tuple[list[PlanResource], str | None, list[str]]:
+    """(resources the stack's program registers under Pulumi mocks, why they are missing, the
+    provider's warnings). An invalid spec (SpecError/ProviderError) is the user's to fix and
+    propagates; a provider that cannot render here (no SDK) only leaves a note."""
+    from skyc.errors import ProviderError, SpecError
+
     try:
         from skyc.stacks import render
     except ImportError:
-        return [], "resource rendering is not available in this skyc"
+        return [], "resource rendering is not available in this skyc", []
     try:
-        rows = render.render_resources(spec)
-    except Exception as e:  # noqa: BLE001 - a provider that cannot render still yields a plan
+        out = render.render(spec)
+    except (SpecError, ProviderError):
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. a missing provider SDK: still a plan, without the list
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return [], f"could not render resources: {msg}"
-    return [PlanResource(type=r["type"], name=r["name"], inputs=r.get("inputs") or {}) for r in rows], None
+        return [], f"could not render resources: {msg}", []
+    rows = [PlanResource(type=r["type"], name=r["name"], inputs=r.get("inputs") or {}) for r in out["resources"]]
+    return rows, None, list(out.get("warnings") or [])
 
 
 def _task_snapshot(task: Any) -> dict[str, Any]:
@@ -241,14 +248,15 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
             raise InfraNotEnabledError(_how_to_enable(str(e), statuses)) from None
         best = result.best
         spec = stack_spec(name, best)
-        resources, note = render_stack_resources(spec) if render else ([], "not rendered (--no-render)")
+        resources, note, provider_warnings = render_stack_resources(spec) if render else \
+            ([], "not rendered (--no-render)", [])
         alternatives = _alternatives(result, best)
         entries.append(PlanTask(
             name=getattr(task, "name", None), cluster=name, task=_task_snapshot(task), chosen=_info(best),
             alternatives=alternatives[:MAX_ALTERNATIVES],
             fallbacks=[_info(p) for p in result.ranked[1:MAX_FALLBACKS + 1]],
             stack=spec, resources=resources, resources_note=note,
-            warnings=list(getattr(task, "warnings", []) or []),
+            warnings=list(getattr(task, "warnings", []) or []) + provider_warnings,
         ))
     return Plan(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), skyc_version=__version__,
