@@ -197,3 +197,10 @@ def test_invalid_spec_for_the_chosen_provider_is_an_error_not_a_note(tmp_path):
     f.write_text("resources:\n  infra: gcp\n  cpus: 8\n  image_id: my-image\n")
     with pytest.raises(SpecError, match="not a GCP image"):
         build_plan(load_tasks(f), cluster="x", statuses=CLOUDS)
+
+
+def test_pinning_a_cloud_without_a_provider(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("resources:\n  infra: lambda\n  accelerators: A100:8\n")
+    with pytest.raises(InfraNotEnabledError, match="skyc has no lambda provider"):
+        build_plan(load_tasks(f), cluster="x", statuses=CLOUDS, render=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -22,9 +23,17 @@ from skyc.errors import InfraNotEnabledError, ResourcesUnavailableError
 WILDCARD = "*"  # capacity offers of infra not configured here (offline review): any pool/context/GPU
 ZONAL_CLOUDS = frozenset({"gcp"})  # accelerator prices differ per zone
 MAX_DISK_GB = 65536
-# Capabilities of providers, by name; absent = unknown (treated as supported).
-NO_SPOT = frozenset({"local", "ssh", "kubernetes"})
-NO_PORTS = frozenset({"ssh"})
+
+
+@functools.lru_cache(maxsize=None)
+def _supports(cloud: str, capability: str) -> bool:
+    """Whether the cloud's provider has a capability mixin (SupportsSpot, SupportsPorts, ...).
+    Clouds without a provider are never enabled, so they never get this far."""
+    from skyc.stacks import base, registry
+
+    if cloud not in registry.PROVIDERS:
+        return True
+    return base.supports(registry.get(cloud), getattr(base, capability))
 
 
 @dataclass(frozen=True)
@@ -204,16 +213,18 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
     if o.cloud not in enabled:
         return f"{o.cloud} not enabled"
     if r.use_spot:
-        if o.cloud in NO_SPOT:
+        if not _supports(o.cloud, "SupportsSpot"):
             return f"{o.cloud} has no spot capacity"
         if o.spot_price is None:
             return "no spot price"
     elif o.price is None:
         return "no on-demand price"
-    if r.ports and o.cloud in NO_PORTS:
+    if r.ports and not _supports(o.cloud, "SupportsPorts"):
         return f"{o.cloud} cannot open ports"
     if r.disk_size > MAX_DISK_GB:
         return f"disk_size {r.disk_size} GB over the {MAX_DISK_GB} GB limit"
+    if num_nodes > 1 and not _supports(o.cloud, "SupportsMultiNode"):
+        return f"{o.cloud} runs single-node clusters only"
     if o.max_nodes is not None and num_nodes > o.max_nodes:
         return f"pool has {o.max_nodes} host(s), need {num_nodes}"
     price = o.spot_price if r.use_spot else o.price
@@ -263,9 +274,9 @@ def _candidate(r: Resources, idx: int, num_nodes: int, catalog: Any, enabled: se
             cur = ok.get(key)
             if cur is None or (price_of(o), o.zone or "") < (price_of(cur), cur.zone or ""):
                 ok[key] = o
-        elif why.startswith(("has ", "only ")) and r.accelerator and o.accelerator:
-            count_misses.append(o)
         elif not why.startswith(_SILENT):
+            if why.startswith(("has ", "only ")) and r.accelerator and o.accelerator:
+                count_misses.append(o)  # too few / too many GPUs: also the basis of the error message
             key = (o.cloud, o.instance_type, why)
             cur_r = rejected.get(key)
             rank = (o.price or o.spot_price or 1e12, o.region or "", o.zone or "")
@@ -274,7 +285,7 @@ def _candidate(r: Resources, idx: int, num_nodes: int, catalog: Any, enabled: se
     feasible: list[Placement] = []
     rej = [_placement(o, r, idx, num_nodes, why) for o, why in rejected.values()]
     for p in rej:
-        p.shape = p.reason[:1].isdigit() or "default" in p.reason
+        p.shape = p.reason[:1].isdigit() or "default" in p.reason or p.reason.startswith(("has ", "only "))
     for o in ok.values():
         p = _placement(o, r, idx, num_nodes)
         if blocked and any(b.matches(p) for b in blocked):
@@ -338,7 +349,8 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
     want = " or ".join(_request_str(r, num_nodes) for r in choice.candidates)
     lines = [f"no enabled infra offers {want}"]
     for r in choice.candidates:
-        if not (r.accelerator and misses) or any(p.candidate.accelerator == r.accelerator for p in rejected):
+        if not (r.accelerator and misses) or any(
+                p.candidate.accelerator == r.accelerator and not p.reason.startswith(("has ", "only ")) for p in rejected):
             continue
         same = [o for o in misses if o.accelerator and o.accelerator.lower() == r.accelerator.name.lower()]
         if same:

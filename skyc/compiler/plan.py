@@ -245,7 +245,8 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
         try:
             result = optimize(task.resources, int(getattr(task, "num_nodes", 1) or 1), cat, on, blocked)
         except InfraNotEnabledError as e:
-            raise InfraNotEnabledError(_how_to_enable(str(e), statuses)) from None
+            pinned = {r.cloud for r in task.resources.candidates if r.cloud}
+            raise InfraNotEnabledError(_how_to_enable(str(e), statuses, pinned)) from None
         best = result.best
         spec = stack_spec(name, best)
         resources, note, provider_warnings = render_stack_resources(spec) if render else \
@@ -275,7 +276,7 @@ def _alternatives(result: Any, best: Any) -> list[Alternative]:
             feasible.append(_info(p, Alternative, reason=p.reason or _lost_reason(p, best)))
     rejected, clouds = [], set()
     # Offers of the wrong size are not alternatives; show them only when nothing else lost.
-    pool = [p for p in result.rejected if not p.shape] or result.rejected
+    pool = [p for p in result.rejected if not p.shape] or ([] if feasible else result.rejected)
     for p in pool:
         if p.cloud not in clouds:
             clouds.add(p.cloud)
@@ -291,8 +292,10 @@ def _lost_reason(p: Any, best: Any) -> str:
     return f"+${delta:.2f}/h" if delta > 1e-9 else "same price; ordered after the chosen one"
 
 
-def _how_to_enable(message: str, statuses: list) -> str:
-    hints = [f"{s.name}: {s.reason}" for s in statuses if not s.enabled and s.name in message]
+def _how_to_enable(message: str, statuses: list, pinned: set[str]) -> str:
+    known = {s.name for s in statuses}
+    hints = [f"{s.name}: {s.reason}" for s in statuses if not s.enabled and s.name in pinned]
+    hints += [f"skyc has no {c} provider (providers: {', '.join(sorted(known))})" for c in sorted(pinned - known)]
     return message + (f" ({'; '.join(hints)})" if hints else "")
 
 
