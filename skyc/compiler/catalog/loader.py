@@ -1,7 +1,15 @@
 """Read `<cloud>/vms.csv` files (columns by header name) into normalised offers.
 
 Every catalog quirk is decided here, each with its reason; the optimizer never sees raw rows.
-GCP's split host/accelerator pricing is joined in `gcp.py`.
+GCP's split host/accelerator pricing is joined in `gcp.py`. Quirks taken as they are, on purpose:
+- AWS zones are AZ ids (use1-az1): AZ names map to ids differently per account, so zone filters
+  match the ids the catalog has (`infra: aws/us-east-1/use1-az1`).
+- Spot equal to on-demand (mithril, Azure ND96isr_H100_v5): a real, if useless, spot offer.
+- vast vCPUs/memory are the marketplace filter's minimums (32, 64 GiB): what the offer guarantees.
+- mithril regions look like GCP zones and shadeform names carry provider typos: they are the
+  names those providers accept, so they stay verbatim.
+- GpuInfo is not read (Azure puts a bare name there, seeweb a 0 memory, lambda per-GPU totals):
+  name and count come from AcceleratorName/AcceleratorCount only.
 """
 
 from __future__ import annotations
@@ -81,7 +89,8 @@ def load_cloud(cloud: str, path: Path) -> tuple[list[Offer], list[dict[str, str]
             if cloud == "gcp" and acc:
                 accel_rows.append(row)  # priced separately, joined to hosts in gcp.py
             continue
-        region = (row.get("Region") or "").strip() or None  # seeweb has rows without a region
+        # seeweb rows without a region stay offers; they match only tasks that name no region.
+        region = (row.get("Region") or "").strip() or None
         zone = (row.get("AvailabilityZone") or "").strip() or None  # AWS: AZ ids (use1-az1)
         key = (itype, region, zone)
         if key in seen:
