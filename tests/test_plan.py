@@ -204,3 +204,18 @@ def test_pinning_a_cloud_without_a_provider(tmp_path):
     f.write_text("resources:\n  infra: lambda\n  accelerators: A100:8\n")
     with pytest.raises(InfraNotEnabledError, match="skyc has no lambda provider"):
         build_plan(load_tasks(f), cluster="x", statuses=CLOUDS, render=False)
+
+
+def test_plan_without_rendering_never_imports_pulumi(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from skyc.cli.main import main; "
+            f"rc = main(['plan', {str(EXAMPLES / 'train-a100.yaml')!r}, '-c', 'lean', '--offline', '--no-render', "
+            "'-o', 'json']); "
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_gcp', "
+            "'paramiko', 'fabric')); "
+            "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr
