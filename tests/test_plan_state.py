@@ -1,0 +1,68 @@
+"""`skyc plan` against an existing stack (real local nodes, real Pulumi engine): the action, the
+base version recorded for `apply`, and `--detailed-exitcode` 0 when nothing would change."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from skyc.errors import PulumiCLIError
+from skyc.stacks import pulumi_cli
+
+try:
+    pulumi_cli.find(build_if_missing=False)
+except PulumiCLIError as e:  # pragma: no cover - depends on the machine
+    pytest.skip(f"no Pulumi CLI: {e}", allow_module_level=True)
+
+from skyc.cli.main import main  # noqa: E402
+from skyc.compiler.plan import Plan  # noqa: E402
+from skyc.stacks.engine import Engine  # noqa: E402
+
+
+def _sshd_pids_under(root: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"sshd" in cmd and str(root).encode() in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture
+def engine(skyc_home):
+    (skyc_home / "config.yaml").write_text("ssh_config: false\n")  # never edit the real ~/.ssh/config
+    eng = Engine()
+    yield eng
+    for stack in eng.stacks():
+        eng.destroy(stack)
+    for leftover in _sshd_pids_under(skyc_home):
+        os.kill(leftover, signal.SIGKILL)
+
+
+def test_plan_of_an_applied_stack(engine, tmp_path, capsys):
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  infra: local\nrun: echo hi\n")
+    saved = tmp_path / "plan.json"
+    assert main(["plan", str(task), "-c", "ps", "--out", str(saved), "--detailed-exitcode"]) == 2
+    first = Plan.load(saved)
+    assert (first.tasks[0].action, first.tasks[0].base_version) == ("create", None)
+    assert main(["apply", "-y", str(saved)]) == 0
+    capsys.readouterr()
+
+    assert main(["plan", str(task), "-c", "ps", "-o", "json", "--detailed-exitcode"]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert (same["tasks"][0]["action"], same["tasks"][0]["base_version"]) == ("no-op", 1)
+    assert same["review"]["summary"]["add"] == 0
+
+    assert main(["plan", str(task), "-c", "ps", "--num-nodes", "2", "--out", str(saved), "--detailed-exitcode"]) == 2
+    grown = Plan.load(saved)
+    assert (grown.tasks[0].action, grown.tasks[0].base_version) == ("update", 1)
+    assert "worker1" in capsys.readouterr().out
