@@ -219,3 +219,8 @@ def test_plan_without_rendering_never_imports_pulumi(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr
+
+
+def test_invalid_cluster_name(capsys):
+    assert main(["plan", str(EXAMPLES / "hello.yaml"), "-c", "bad name!", "--no-render"]) == 2
+    assert "invalid cluster name" in capsys.readouterr().err

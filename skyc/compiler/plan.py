@@ -8,6 +8,7 @@ would create. `Plan.load` validates a saved plan and turns anything else into a 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from skyc.errors import InfraNotEnabledError, PlanError
+from skyc.errors import InfraNotEnabledError, PlanError, UsageError
 from skyc.stacks.base import StackSpec
 
 FORMAT_VERSION = 1
@@ -71,7 +72,8 @@ class PlanTask(_Model):
     task: dict[str, Any] = Field(default_factory=dict)  # snapshot, secrets redacted
     chosen: PlacementInfo
     alternatives: list[Alternative] = Field(default_factory=list)
-    fallbacks: list[PlacementInfo] = Field(default_factory=list)
+    fallbacks: list[PlacementInfo] = Field(default_factory=list)  # the first MAX_FALLBACKS of the failover order
+    feasible: int = 1  # how many placements could run this task (chosen + all fallbacks)
     stack: StackSpec
     resources: list[PlanResource] = Field(default_factory=list)
     resources_note: str | None = None  # why `resources` is empty, when it is
@@ -218,7 +220,13 @@ def _backend_url() -> str | None:
         return None
 
 
+_CLUSTER_NAME = re.compile(r"^[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$")
+
+
 def _cluster_names(tasks: list[Any], cluster: str | None) -> list[str]:
+    if cluster is not None and not _CLUSTER_NAME.match(cluster):
+        raise UsageError(f"invalid cluster name {cluster!r}: use letters, digits, '-', '_' and '.', "
+                         "starting with a letter and ending with a letter or digit")
     base = cluster or generated_cluster_name()
     if len(tasks) == 1:
         return [base]
@@ -255,7 +263,7 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
         entries.append(PlanTask(
             name=getattr(task, "name", None), cluster=name, task=_task_snapshot(task), chosen=_info(best),
             alternatives=alternatives[:MAX_ALTERNATIVES],
-            fallbacks=[_info(p) for p in result.ranked[1:MAX_FALLBACKS + 1]],
+            fallbacks=[_info(p) for p in result.ranked[1:MAX_FALLBACKS + 1]], feasible=len(result.ranked),
             stack=spec, resources=resources, resources_note=note,
             warnings=list(getattr(task, "warnings", []) or []) + provider_warnings,
         ))
