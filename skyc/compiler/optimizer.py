@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from skyc.compiler.catalog.offers import Offer, count_str
@@ -387,7 +387,3 @@ def _request_str(r: Resources, num_nodes: int) -> str:
     if num_nodes > 1:
         bits.append(f"x{num_nodes} nodes")
     return " ".join(bits) or "default resources"
-
-
-def with_reason(p: Placement, reason: str) -> Placement:
-    return replace(p, reason=reason)
