@@ -242,3 +242,15 @@ def test_blocked_accepts_placements_specs_and_mappings(cat):
     spec = StackSpec(stack="x", provider="aws", region="us-east-1", instance_type="m6i.2xlarge")
     for item in (spec, {"cloud": "aws", "region": "us-east-1"}):
         assert best(cat, single(cpus=8, memory=32), blocked=[item]).region == "us-west-2"
+
+
+def test_unknown_instance_type_suggests_names(cat):
+    with pytest.raises(ResourcesUnavailableError, match=r"unknown instance type 'm6i.2xlarg'.*did you mean m6i.2xlarge"):
+        optimize(single(instance_type="m6i.2xlarg"), 1, cat, CLOUDS)
+    b = best(cat, single(instance_type="m6i.4xlarge"))
+    assert (b.instance_type, b.hourly_price) == ("m6i.4xlarge", 0.768)
+
+
+def test_instance_type_with_attached_gpus_on_gcp_n1(cat):
+    b = best(cat, single(instance_type="n1-standard-4", accelerator=acc("T4")))
+    assert (b.instance_type, b.accelerators, b.hourly_price) == ("n1-standard-4", {"T4": 1}, pytest.approx(0.54))

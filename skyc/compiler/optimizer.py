@@ -343,6 +343,12 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `skyc gpus list`"
             if len(choice.candidates) == 1:
                 raise ResourcesUnavailableError(f"unknown accelerator {r.accelerator.name!r}{hint}")
+    for r in choice.candidates:
+        if r.instance_type and len(choice.candidates) == 1 and not catalog.instance_offers(r.instance_type) \
+                and not any(o.instance_type == r.instance_type for o in catalog.capacity):
+            close = difflib.get_close_matches(r.instance_type, list(catalog.by_instance_type), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ResourcesUnavailableError(f"unknown instance type {r.instance_type!r}: not in the catalog{hint}")
     pinned = sorted({r.cloud for r in choice.candidates if r.cloud and r.cloud not in enabled})
     if pinned and all(r.cloud in pinned for r in choice.candidates):
         raise InfraNotEnabledError(f"{', '.join(pinned)} is not enabled; run `skyc check` to see how to enable it")
