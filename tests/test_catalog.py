@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from skyc import paths
 from skyc.cli.main import cli, main
 from skyc.compiler.catalog import forget, load_catalog
-from skyc.compiler.catalog.store import BUNDLED_DIR
 from skyc.errors import CatalogError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"

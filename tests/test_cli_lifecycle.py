@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import ROOT, SKYC, cli_env, procs_using, skyc, stop_controller
+from tests.cli_helpers import SKYC, cli_env, procs_using, skyc, stop_controller
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -147,3 +147,13 @@ def test_bad_input_is_one_clear_line(env, task_dir):
     r = skyc(env, "autostop", "x", "-i", "3", "--cancel")
     assert r.returncode == 2
     assert skyc(env, "down", "-y", "nosuch").returncode == 1
+
+
+def test_launch_over_policy_creates_nothing(env, task_dir, skyc_home):
+    (skyc_home / "policy.yaml").write_text("max_nodes: 1\n")
+    r = skyc(env, "launch", "-y", "-c", "toobig", "--num-nodes", "2", "--infra", "local", "echo hi")
+    assert r.returncode == 1, r.stderr
+    assert "violates policy" in r.stderr and "max_nodes" in r.stderr and "Traceback" not in r.stderr
+    assert _status(env) == {}
+    assert not (skyc_home / "state").exists() or "toobig" not in " ".join(
+        p.name for p in (skyc_home / "state").rglob("*"))

@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from types import SimpleNamespace as NS
 
 import pytest
 
@@ -24,6 +23,7 @@ except PulumiCLIError as e:  # pragma: no cover - depends on the machine
 from skyc.cli import apply as apply_cmd  # noqa: E402
 from skyc.cli.main import main  # noqa: E402
 from skyc.compiler import diff  # noqa: E402
+from skyc.compiler.plan import PlacementInfo, Plan, PlanTask  # noqa: E402
 from skyc.stacks import audit  # noqa: E402
 from skyc.stacks.engine import Engine  # noqa: E402
 
@@ -56,10 +56,15 @@ def _spec(n: int, name: str = "iac") -> StackSpec:
     return StackSpec(stack=name, provider="local", num_nodes=n)
 
 
-def _saved_plan(engine: Engine, spec: StackSpec):
+def _plan(engine: Engine, spec: StackSpec, base_version: int | None, action: str = "update") -> Plan:
+    task = PlanTask(cluster=spec.stack, chosen=PlacementInfo(cloud="local", num_nodes=spec.num_nodes), stack=spec,
+                    action=action, base_version=base_version)
+    return Plan(created_at="2026-01-01T00:00:00+00:00", skyc_version="test", backend=engine.backend_url, tasks=[task])
+
+
+def _saved_plan(engine: Engine, spec: StackSpec) -> Plan:
     """What `skyc plan --out` records for one cluster: the spec and the version it saw."""
-    return NS(backend=engine.backend_url,
-              tasks=[NS(cluster=spec.stack, action="update", stack=spec, base_version=engine.version(spec.stack))])
+    return _plan(engine, spec, engine.version(spec.stack))
 
 
 def test_diff_scale_up_down_apply_history(engine):
@@ -101,8 +106,7 @@ def test_diff_scale_up_down_apply_history(engine):
 def test_stale_and_foreign_plans_are_refused(engine, tmp_path):
     apply_cmd.apply_plan(_saved_plan(engine, _spec(1)), engine=engine)
     # What `skyc plan` does: diff each stack of the plan and record the version it saw.
-    reviewed = NS(backend=engine.backend_url, tasks=[NS(cluster="iac", action="update", stack=_spec(2),
-                                                        hourly_cost=0.0, base_version=None)])
+    reviewed = _plan(engine, _spec(2), None)
     (d,) = diff.plan_diffs(reviewed, engine)
     assert reviewed.tasks[0].base_version == 1 == d.base_version
     assert d.summary.line() == "Plan: 1 to add, 1 to change, 0 to destroy." and d.cost_delta == 0.0
@@ -112,7 +116,7 @@ def test_stale_and_foreign_plans_are_refused(engine, tmp_path):
         apply_cmd.apply_plan(reviewed, engine=engine)
     assert engine.last_spec("iac").num_nodes == 1  # nothing was applied
 
-    new_cluster_plan = NS(backend=engine.backend_url, tasks=[NS(cluster="iac", stack=_spec(1), base_version=None)])
+    new_cluster_plan = _plan(engine, _spec(1), None, action="create")
     with pytest.raises(PlanError, match="planned against a new stack but it is at version 2"):
         apply_cmd.apply_plan(new_cluster_plan, engine=engine)
 
@@ -150,6 +154,23 @@ def test_killed_node_is_reported_as_drift(engine, skyc_home, capsys):
     assert [(r.name, r.action) for r in again.changed] == [("worker1", "create")]
     hist = audit.history("drifty", engine)
     assert hist[0].kind == "refresh"
+
+
+def test_status_refresh_marks_a_cluster_with_a_lost_node_init(engine, capsys):
+    apply_cmd.apply_plan(_saved_plan(engine, _spec(2, "halfgone")), engine=engine)
+    assert main(["status", "halfgone", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "UP"
+
+    os.kill(local_node._sshd_pid("halfgone", "worker1"), signal.SIGKILL)
+    deadline = time.time() + 10
+    while local_node.node_alive("halfgone", "worker1") and time.time() < deadline:
+        time.sleep(0.05)
+    # Without --refresh status reads the registry only and cannot know.
+    assert main(["status", "halfgone", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "UP"
+    assert main(["status", "halfgone", "--refresh", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "INIT"
+    assert audit.history("halfgone", engine)[0].kind == "refresh"
 
 
 def test_state_cli_list_history_export(engine, capsys):

@@ -45,26 +45,21 @@ def load_plan(path: str | Path):
         raise PlanError(f"{p} is not a valid skyc plan: {first}") from None
 
 
-def plan_entries(plan: Any) -> list[Any]:
-    """Plan entries that carry a stack to apply (tasks without a stack spec are skipped)."""
-    return [t for t in getattr(plan, "tasks", []) or [] if getattr(t, "stack", None) is not None]
-
-
 def _norm_backend(url: str | None) -> str | None:
     return url.rstrip("/") if url else url
 
 
 def check_plan(plan: Any, engine: Any) -> None:
     """Refuse a plan for another backend, or one whose base state has moved on."""
-    backend = getattr(plan, "backend", None)
+    backend = plan.backend
     if backend and _norm_backend(backend) != _norm_backend(engine.backend_url):
         raise PlanError(
             f"plan was made for backend {backend}, but this skyc uses {engine.backend_url}; "
             "apply it where it was planned or plan again"
         )
-    for task in plan_entries(plan):
+    for task in plan.tasks:
         current = engine.version(task.stack.stack)
-        base = getattr(task, "base_version", None)
+        base = task.base_version
         if current != base:
             was = "a new stack" if base is None else f"version {base}"
             now = "it no longer exists" if current is None else f"it is at version {current}"
@@ -72,30 +67,21 @@ def check_plan(plan: Any, engine: Any) -> None:
 
 
 def apply_plan(plan: Any, *, engine: Any = None, on_event: Callable[[dict], None] | None = None) -> list[Any]:
-    """Apply every stack of the plan exactly as recorded; returns one Inventory per stack.
-
-    Goes through `skyc.lifecycle.provision` (which also registers the cluster) when present,
-    else straight to the engine.
-    """
+    """Apply every stack of the plan exactly as recorded (registering each cluster); returns one
+    Inventory per stack."""
     if engine is None:
         from skyc.stacks.engine import Engine
 
         engine = Engine()
     check_plan(plan, engine)
-    try:
-        # The function from its module: once imported, the submodule shadows the package's wrapper.
-        from skyc.lifecycle.provision import provision
-    except ImportError:
-        provision = None
+    from skyc.lifecycle.provision import provision
+
     results = []
-    for task in plan_entries(plan):
-        if getattr(task, "action", None) in ("no-op", "noop") and engine.version(task.stack.stack) is not None:
+    for task in plan.tasks:
+        if task.action == "no-op" and engine.version(task.stack.stack) is not None:
             results.append(engine.inventory(task.stack.stack))
             continue
-        if provision is not None:
-            results.append(provision(task, engine=engine, on_event=on_event))
-        else:
-            results.append(engine.up(task.stack, on_event=on_event))
+        results.append(provision(task, engine=engine, on_event=on_event))
     return results
 
 
@@ -161,7 +147,7 @@ def apply(target: str, cluster: str | None, yes: bool, policy_file: str | None) 
         pol.raise_for(result)
         if not any(d.has_changes for d in stack_diffs):
             return 0
-    if not plan_entries(plan):
+    if not plan.tasks:
         click.echo("Nothing to apply.")
         return 0
     if not yes and not click.confirm("Apply this plan?", default=False):

@@ -70,6 +70,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def _refresh(store, clusters) -> None:
     """Ask the engine about each cluster's stack and correct the registry."""
     from skyc import registry as reg
+    from skyc.stacks.audit import detect_drift
     from skyc.stacks.engine import Engine
 
     engine = Engine()
@@ -79,9 +80,9 @@ def _refresh(store, clusters) -> None:
             if c.status != reg.INIT:
                 store.remove(c.name)  # the stack is gone: nothing of the cluster exists
             continue
-        result = engine.refresh(c.stack)
+        drifted = detect_drift(c.stack, engine)
         inv = engine.inventory(c.stack)
-        if result.get("drifted") and c.status == reg.UP:
+        if drifted and c.status == reg.UP:
             store.update(c.name, status=reg.INIT)  # abnormal: some node is gone
         elif inv is not None and c.status == reg.INIT and inv.nodes:
             spec = engine.last_spec(c.stack)

@@ -204,13 +204,6 @@ def render_stack_resources(spec: StackSpec) -> tuple[list[PlanResource], str | N
     return rows, None, list(out.get("warnings") or [])
 
 
-def _task_snapshot(task: Any) -> dict[str, Any]:
-    redacted = getattr(task, "redacted", None)
-    if callable(redacted):
-        return redacted()
-    return {"name": getattr(task, "name", None), "num_nodes": getattr(task, "num_nodes", 1)}
-
-
 def _backend_url() -> str | None:
     try:
         from skyc.stacks.engine import Engine
@@ -251,7 +244,7 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
     entries = []
     for task, name in zip(tasks, _cluster_names(list(tasks), cluster)):
         try:
-            result = optimize(task.resources, int(getattr(task, "num_nodes", 1) or 1), cat, on, blocked)
+            result = optimize(task.resources, task.num_nodes, cat, on, blocked)
         except InfraNotEnabledError as e:
             pinned = {r.cloud for r in task.resources.candidates if r.cloud}
             raise InfraNotEnabledError(_how_to_enable(str(e), statuses, pinned)) from None
@@ -261,11 +254,11 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
             ([], "not rendered (--no-render)", [])
         alternatives = _alternatives(result, best)
         entries.append(PlanTask(
-            name=getattr(task, "name", None), cluster=name, task=_task_snapshot(task), chosen=_info(best),
+            name=task.name, cluster=name, task=task.redacted(), chosen=_info(best),
             alternatives=alternatives[:MAX_ALTERNATIVES],
             fallbacks=[_info(p) for p in result.ranked[1:MAX_FALLBACKS + 1]], feasible=len(result.ranked),
             stack=spec, resources=resources, resources_note=note,
-            warnings=list(getattr(task, "warnings", []) or []) + provider_warnings,
+            warnings=task.warnings + provider_warnings,
         ))
     return Plan(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), skyc_version=__version__,
@@ -335,10 +328,6 @@ def _template_cache(jinja2: Any) -> Any:
     except OSError:
         return None
     return jinja2.FileSystemBytecodeCache(str(d))
-
-
-def render_text(plan: Plan) -> str:
-    return render(plan, "text")
 
 
 def _money(value: float | None) -> str:

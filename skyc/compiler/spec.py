@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skyc.compiler import envs as envs_mod
-from skyc.compiler.resource_parser import choice_to_yaml, parse_resources
+from skyc.compiler.resource_parser import choice_to_yaml
 from skyc.compiler.resources import ResourceChoice
 from skyc.compiler.spec_issues import Collector, Problem, format_path, pydantic_problems
 from skyc.compiler.yaml_loader import Document, YamlSyntaxError, locate, parse_documents

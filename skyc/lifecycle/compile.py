@@ -92,7 +92,7 @@ def load_tasks(words, ov: Overrides) -> list[Any]:
             extra["name"] = ov.name
         if extra:
             t = t.model_copy(update=extra)
-        missing = t.missing_secrets() if hasattr(t, "missing_secrets") else []
+        missing = t.missing_secrets()
         if missing:
             raise UsageError(f"secret(s) {', '.join(missing)} have no value; pass --secret {missing[0]}=VALUE "
                              f"(or export {missing[0]} and pass --secret {missing[0]})")
@@ -107,67 +107,14 @@ def single_task(tasks: list[Any], what: str) -> Any:
 
 
 def build_plan(task: Any, cluster: str, blocked: list[Any] | None = None, *, render: bool = True) -> Any:
-    """A plan for one task on `cluster`; `blocked` lists placements to avoid (failover)."""
-    try:
-        from skyc.compiler import plan as plan_mod
-    except ImportError:
-        return _local_plan(task, cluster, blocked)
-    kwargs: dict[str, Any] = {"cluster": cluster}
-    if not render:
-        kwargs["render"] = False  # the per-resource listing is only for a plan someone reads
-    if blocked:
-        kwargs["blocked"] = blocked
-    return plan_mod.build_plan([task], **kwargs)
+    """A plan for one task on `cluster`; `blocked` lists placements to avoid (failover).
+    `render=False` skips the per-resource listing, which only a reader of the plan needs."""
+    from skyc.compiler import plan as plan_mod
 
-
-@dataclass
-class _LocalPlanTask:
-    stack: Any
-    hourly_cost: float = 0.0
-    chosen: Any = None
-
-
-@dataclass
-class _LocalPlan:
-    tasks: list[_LocalPlanTask]
-
-
-def _local_plan(task: Any, cluster: str, blocked: list[Any] | None) -> _LocalPlan:
-    """Placement on the embedded `local` provider, for builds without the optimizer module:
-    only requests that `local` can satisfy are accepted."""
-    from skyc.errors import ResourcesUnavailableError
-    from skyc.stacks.base import StackSpec
-
-    cands = list(getattr(task.resources, "candidates", ()) or ())
-    ok = [r for r in cands if (r.cloud in (None, "local")) and r.accelerator is None and not r.use_spot]
-    if not ok or blocked:
-        raise ResourcesUnavailableError(
-            "this skyc build can only place tasks on local infra (no optimizer module); "
-            "drop infra/accelerator/spot requests or use --infra local")
-    r = ok[0]
-    spec = StackSpec(stack=cluster, provider="local", num_nodes=int(task.num_nodes or 1), cpus=r.cpus,
-                     memory=r.memory, ports=list(r.ports))
-    return _LocalPlan([_LocalPlanTask(spec, 0.0, r)])
+    return plan_mod.build_plan([task], cluster=cluster, blocked=blocked or (), render=render)
 
 
 def render_plan(plan: Any) -> str:
-    for attr in ("render_text", "render"):
-        fn = getattr(plan, attr, None)
-        if callable(fn):
-            try:
-                return fn() if attr == "render_text" else fn("text")
-            except TypeError:
-                continue
-    try:
-        from skyc.compiler import plan as plan_mod
+    from skyc.compiler import plan as plan_mod
 
-        if hasattr(plan_mod, "render_text"):
-            return plan_mod.render_text(plan)
-    except ImportError:
-        pass
-    lines = []
-    for t in plan.tasks:
-        s = t.stack
-        lines.append(f"{s.stack}: {s.provider}{'/' + s.region if s.region else ''} "
-                     f"{s.instance_type or ''} x{s.num_nodes}  ${float(getattr(t, 'hourly_cost', 0) or 0):.2f}/h")
-    return "\n".join(lines)
+    return plan_mod.render(plan, "text")

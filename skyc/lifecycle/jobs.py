@@ -26,8 +26,7 @@ def runtime_for(cluster: reg.Cluster):
 
 def accelerators_of(task: Any) -> dict[str, float]:
     """The job's per-node accelerator demand: the first candidate's accelerator, if any."""
-    choice = getattr(task, "resources", None)
-    cands = getattr(choice, "candidates", None) or ()
+    cands = task.resources.candidates
     acc = cands[0].accelerator if cands else None
     return {acc.name: acc.count} if acc is not None else {}
 
@@ -36,12 +35,12 @@ def job_spec(task: Any, cluster: reg.Cluster, *, run_setup: bool):
     from skyc.runtime.cluster import JobSpec
 
     return JobSpec(
-        name=getattr(task, "name", None),
-        run=getattr(task, "run", None),
-        setup=getattr(task, "setup", None) if run_setup else None,
-        envs=dict(getattr(task, "envs", None) or {}),
-        secrets=dict(getattr(task, "secrets", None) or {}),
-        num_nodes=int(getattr(task, "num_nodes", 1) or 1),
+        name=task.name,
+        run=task.run,
+        setup=task.setup if run_setup else None,
+        envs=dict(task.envs),
+        secrets=dict(task.secrets),
+        num_nodes=task.num_nodes,
         accelerators=accelerators_of(task),
         cluster_name=cluster.name,
         cloud=cluster.provider,
@@ -52,4 +51,4 @@ def job_spec(task: Any, cluster: reg.Cluster, *, run_setup: bool):
 
 
 def has_work(task: Any) -> bool:
-    return bool(getattr(task, "run", None) or getattr(task, "setup", None))
+    return bool(task.run or task.setup)

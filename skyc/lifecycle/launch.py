@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from skyc import registry as reg
+from skyc.compiler import policy
 from skyc.errors import ClusterNotUpError, EngineError, ResourcesUnavailableError, SkycError
 from skyc.lifecycle import compile as comp
 from skyc.lifecycle import jobs as jl
@@ -41,13 +42,12 @@ class LaunchResult:
 
 def check_fits(task: Any, cluster: reg.Cluster) -> None:
     """An existing cluster must satisfy the request (SkyPilot's ResourcesMismatchError)."""
-    want_nodes = int(getattr(task, "num_nodes", 1) or 1)
+    want_nodes = task.num_nodes
     problems = []
     if want_nodes > cluster.num_nodes:
         problems.append(f"{want_nodes} nodes (it has {cluster.num_nodes})")
-    cands = getattr(getattr(task, "resources", None), "candidates", None) or ()
     reasons = []
-    for r in cands:
+    for r in task.resources.candidates:
         why = []
         if r.cloud and r.cloud != cluster.provider:
             why.append(f"infra {r.infra}")
@@ -74,10 +74,6 @@ def check_fits(task: Any, cluster: reg.Cluster) -> None:
         )
 
 
-def _placement(plan_task: Any) -> Any:
-    return getattr(plan_task, "chosen", None) or plan_task.stack
-
-
 def provision_with_failover(
     task: Any,
     cluster: str,
@@ -89,12 +85,13 @@ def provision_with_failover(
     on_event: Callable[[dict], None] | None = None,
     render: bool = True,
 ) -> Any:
-    """Plan, (ask,) provision; on an engine failure block that placement and re-plan."""
+    """Plan, check the policy, (ask,) provision; on an engine failure block that placement and re-plan."""
     while True:
         blocked: list[Any] = []
         while True:
             with ui.phase("Planning"):
                 plan = comp.build_plan(task, cluster, blocked, render=render and confirm is not None)
+                policy.raise_for(policy.check_plan(plan))  # also for a failover placement
             plan_task = plan.tasks[0]
             if confirm is not None:
                 if not confirm(plan):
@@ -111,11 +108,11 @@ def provision_with_failover(
             except EngineError as e:
                 ui.note(f"Provisioning on {where} failed: {str(e).splitlines()[0]}")
                 _cleanup_failed(cluster)
-                blocked.append(_placement(plan_task))
+                blocked.append(plan_task.chosen)
                 try:
                     comp.build_plan(task, cluster, blocked, render=False)
-                except (ResourcesUnavailableError, TypeError):
-                    break  # nothing left (or the planner cannot block placements)
+                except ResourcesUnavailableError:
+                    break  # no placement left
                 ui.note("Trying the next placement.")
         if not retry_until_up:
             raise ResourcesUnavailableError(
@@ -186,9 +183,9 @@ def launch(
     try:
         with ui.phase("Preparing nodes"):
             rt.install_agent()
-            if getattr(task, "workdir", None):
+            if task.workdir:
                 rt.sync_workdir(task.workdir)
-            if getattr(task, "file_mounts", None):
+            if task.file_mounts:
                 rt.sync_file_mounts(task.file_mounts)
         setting = ops.resolve_autostop(idle_minutes, down, _task_autostop(task))
         if setting is not None and not (setting.idle_minutes < 0 and c.autostop < 0):
@@ -218,7 +215,7 @@ class _Declined(SkycError):
 
 
 def _task_autostop(task: Any) -> Any:
-    cands = getattr(getattr(task, "resources", None), "candidates", None) or ()
+    cands = task.resources.candidates
     return cands[0].autostop if cands else None
 
 
@@ -232,12 +229,11 @@ def exec_(entrypoint: tuple[str, ...], cluster: str, overrides: comp.Overrides, 
     store = reg.Registry()
     c = jl.require_up(cluster, store)
     task = comp.single_task(comp.load_tasks(entrypoint, overrides), "exec")
-    want_nodes = int(getattr(task, "num_nodes", 1) or 1)
-    if want_nodes > c.num_nodes:
-        raise ResourcesMismatchError(f"the task asks for {want_nodes} nodes; cluster {cluster} has {c.num_nodes}")
+    if task.num_nodes > c.num_nodes:
+        raise ResourcesMismatchError(f"the task asks for {task.num_nodes} nodes; cluster {cluster} has {c.num_nodes}")
     rt = jl.runtime_for(c)
     try:
-        if getattr(task, "workdir", None):
+        if task.workdir:
             with ui.phase("Syncing workdir"):
                 rt.sync_workdir(task.workdir)
         job_id = rt.submit(jl.job_spec(task, c, run_setup=False))

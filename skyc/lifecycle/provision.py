@@ -7,18 +7,14 @@ UP with its inventory, and its SSH entries are written.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from skyc import registry as reg
 from skyc import sshconfig
 from skyc.stacks.base import Inventory, StackSpec
 
-
-def _spec_of(plan_task: Any) -> StackSpec:
-    if isinstance(plan_task, StackSpec):
-        return plan_task
-    spec = getattr(plan_task, "stack", plan_task)
-    return spec if isinstance(spec, StackSpec) else StackSpec.model_validate(spec)
+if TYPE_CHECKING:
+    from skyc.compiler.plan import PlanTask
 
 
 def resources_str(spec: StackSpec) -> str:
@@ -37,26 +33,8 @@ def resources_str(spec: StackSpec) -> str:
     return f"{spec.num_nodes}x {spec.provider}({', '.join(inner)})"
 
 
-def _hourly(plan_task: Any) -> float:
-    for attr in ("hourly_cost", "hourly_price"):
-        v = getattr(plan_task, attr, None)
-        if v is not None:
-            return float(v)
-    return 0.0
-
-
-def _snapshot(value: Any) -> dict | None:
-    if value is None:
-        return None
-    if hasattr(value, "redacted"):
-        value = value.redacted()
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value if isinstance(value, dict) else None
-
-
 def provision(
-    plan_task: Any,
+    plan_task: PlanTask,
     *,
     on_event: Callable[[dict], None] | None = None,
     ssh_config: bool = True,
@@ -64,23 +42,22 @@ def provision(
     engine: Any = None,
     task: Any = None,
 ) -> Inventory:
-    """Apply the task's stack spec; the registry row goes INIT -> UP (stays INIT on failure)."""
-    spec = _spec_of(plan_task)
+    """Apply the task's stack spec; the registry row goes INIT -> UP (stays INIT on failure).
+    `task` is the loaded task when there is one (launch), else the plan's redacted snapshot is kept."""
+    spec = plan_task.stack
     store = registry or reg.Registry()
     if engine is None:
         from skyc.stacks.engine import Engine
 
         engine = Engine()
-    plan_json = {"stack": spec.model_dump(mode="json"), "hourly_price": _hourly(plan_task)}
+    plan_json = {"stack": spec.model_dump(mode="json"), "hourly_price": plan_task.hourly_cost}
     fields = dict(
         provider=spec.provider, region=spec.region, zone=spec.zone, resources_str=resources_str(spec),
         num_nodes=spec.num_nodes, cpus=spec.cpus, memory=spec.memory,
         accelerators={spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
-        hourly_price=_hourly(plan_task), last_plan=plan_json,
+        hourly_price=plan_task.hourly_cost, last_plan=plan_json,
     )
-    snap = _snapshot(task if task is not None else getattr(plan_task, "task", None))
-    if snap is not None:
-        fields["last_task"] = snap
+    fields["last_task"] = task.redacted() if task is not None else plan_task.task
     if store.get(spec.stack) is None:
         store.add(reg.Cluster(name=spec.stack, status=reg.INIT, stack=spec.stack, **fields))
     else:

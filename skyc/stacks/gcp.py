@@ -271,8 +271,6 @@ def _vm(gcp, spec, zone, node, rank, labels, metadata, tag, network, opts):
 
 
 def _tpu_vm(gcp, spec, zone, node, rank, labels, metadata, opts):
-    import pulumi
-
     accel = spec.accelerator_name.lower().removeprefix("tpu-")
     runtime = spec.options.get("tpu_runtime_version") or ("v2-alpha-tpuv6e" if accel.startswith("v6e") else "tpu-vm-base")
     tpu = gcp.tpu.V2Vm(
