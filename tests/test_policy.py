@@ -140,13 +140,15 @@ def test_example_ci_policy_is_valid():
 def test_review_blocks_an_offline_cloud_plan_over_budget(skyc_home, tmp_path):
     """A cloud stack planned offline: nothing is created, the review says what would be and why
     the policy refuses it (exit 1), with the machine-readable block for OPA/Conftest."""
-    from types import SimpleNamespace as NS
-
+    from skyc.compiler.plan import PlacementInfo, Plan, PlanTask
     from skyc.compiler.review import review
     from skyc.stacks.base import StackSpec
 
     spec = StackSpec(stack="big", provider="aws", region="us-east-1", instance_type="c6i.12xlarge", num_nodes=2)
-    plan = NS(backend=None, tasks=[NS(cluster="big", action="create", stack=spec, hourly_cost=4.08, base_version=None)])
+    chosen = PlacementInfo(cloud="aws", region="us-east-1", instance_type="c6i.12xlarge", num_nodes=2,
+                           hourly_price=2.04, hourly_cost=4.08)
+    plan = Plan(created_at="2026-01-01T00:00:00+00:00", skyc_version="test",
+                tasks=[PlanTask(cluster="big", chosen=chosen, stack=spec)])
     f = tmp_path / "policy.yaml"
     f.write_text("max_hourly_cost: 2.5\n")
     r = review(plan, policy_file=f, offline=True)

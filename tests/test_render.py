@@ -103,3 +103,23 @@ def test_registry_and_checks_do_not_import_pulumi():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cloud_renders_are_kept_until_the_spec_or_config_changes(skyc_home, monkeypatch):
+    from skyc.stacks import registry
+
+    spec = CASES["gcp"]
+    first = render.render(spec)
+    provider = registry.get("gcp")
+    calls = []
+    real_program = type(provider).program
+    monkeypatch.setattr(type(provider), "program", lambda self, s: calls.append(s) or real_program(self, s))
+
+    assert render.render(spec) == first and calls == []  # served from the cache
+    bigger = spec.model_copy(update={"num_nodes": 2})
+    assert len(render.render_resources(bigger)) > len(first["resources"]) and len(calls) == 1
+    (skyc_home / "config.yaml").write_text("gcp:\n  ssh_cidr: 10.0.0.0/8\n")
+    restricted = render.render(spec)
+    assert len(calls) == 2 and restricted["warnings"] == [] and first["warnings"]
+    (ssh_rule,) = [r for r in restricted["resources"] if r["name"] == "firewall"]
+    assert ssh_rule["inputs"]["sourceRanges"] == ["10.0.0.0/8"]

@@ -368,13 +368,15 @@ def diff_against_state(
     preview: bool = False,
     hourly_cost_before: float | None = None,
     hourly_cost_after: float | None = None,
+    rendered: list[dict] | None = None,
 ) -> StackDiff:
     """Diff a new StackSpec against its stack's current state.
 
     Default: the state's recorded resource inputs vs the new spec rendered offline (fast, no
     engine run); `preview=True` asks the engine for a real preview instead. A spec the provider
     cannot render offline falls back to a per-node diff of the specs. A missing stack diffs
-    against nothing (everything is created).
+    against nothing (everything is created); then `rendered` (the plan's own rendering of the
+    spec, `[{type, name, inputs}]`) saves rendering it again.
     """
     from skyc.errors import SkycError
 
@@ -394,7 +396,7 @@ def diff_against_state(
     from skyc.stacks import audit, render
 
     try:
-        new_res = render.render_resources(spec)
+        new_res = rendered if rendered and old_spec is None else render.render_resources(spec)
         old_res = audit.state_resources(spec.stack, engine) if old_spec is not None else []
         source = "render"
     except SkycError:
@@ -450,12 +452,11 @@ def plan_diffs(plan: Any, engine: Any = None, *, preview: bool = False,
     if costs_before is None:
         costs_before = policy.running_hourly_costs()
     out = []
-    for task in getattr(plan, "tasks", None) or []:
-        spec = getattr(task, "stack", None)
-        if spec is None:
-            continue
-        after = policy._task_cost(task)
-        d = diff_against_state(spec, engine, preview=preview, hourly_cost_after=after)
+    for task in plan.tasks:
+        spec = task.stack
+        after = task.hourly_cost
+        rendered = [r.model_dump(include={"type", "name", "inputs"}) for r in task.resources]
+        d = diff_against_state(spec, engine, preview=preview, hourly_cost_after=after, rendered=rendered)
         if d.base_version is not None:
             before = costs_before.get(spec.stack)
             if before is None and spec.provider == "local":
@@ -463,10 +464,7 @@ def plan_diffs(plan: Any, engine: Any = None, *, preview: bool = False,
             d.hourly_cost_before = before
         else:
             d.hourly_cost_before = 0.0
-        try:
-            task.base_version = d.base_version
-        except (AttributeError, TypeError, ValueError):
-            pass  # a frozen plan entry: the caller records base_version itself
+        task.base_version = d.base_version
         out.append(d)
     return out
 

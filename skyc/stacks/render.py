@@ -35,15 +35,86 @@ def render(spec: StackSpec) -> dict[str, Any]:
     mocks}, "warnings": [...]}."""
     provider = registry.get(spec.provider)
     provider.validate(spec)
+    key = _cache_key(spec, provider)
+    cached = _cache_read(key)
+    if cached is not None:
+        return cached
     program = provider.program(spec)
     with _LOCK:
         mocks, outputs = _run_mocked(program, spec.stack, provider)
-    return {
+    out = {
         "resources": sorted(mocks.recorded, key=lambda r: (r["type"], r["name"])),
         "invokes": sorted(mocks.invokes, key=lambda r: (r["token"], repr(r["args"]))),
         "outputs": _plain(outputs),
         "warnings": render_warnings(spec),
     }
+    _cache_write(key, out)
+    return out
+
+
+# Rendering a cloud stack is dominated by importing its Pulumi SDK (seconds); the result is a
+# pure function of the spec, config.yaml, the provider code and the SDK version, so it is kept.
+_CACHE_ENTRIES = 256
+
+
+def _cache_key(spec: StackSpec, provider: Any) -> str | None:
+    import inspect
+    import json
+    from importlib import metadata
+    from pathlib import Path
+
+    from skyc import __version__, paths
+
+    if not provider.python_package:
+        return None  # no SDK to import: rendering is cheap, and e.g. SSH pools depend on more than the spec
+    try:
+        sdk = metadata.version(provider.python_package)
+        here = Path(__file__).parent
+        sources = [Path(inspect.getfile(type(provider))), here / "common.py", here / "base.py", Path(__file__),
+                   *sorted((here / "templates").glob("*"))]
+        stamps = [(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sources]
+        config = paths.config_file().read_bytes() if paths.config_file().exists() else b""
+    except (OSError, metadata.PackageNotFoundError, TypeError):
+        return None
+    h = hashlib.sha256(json.dumps([__version__, sdk, stamps, spec.model_dump(mode="json")], sort_keys=True).encode())
+    h.update(config)
+    return h.hexdigest()
+
+
+def _cache_dir():
+    from skyc import paths
+
+    return paths.catalog_cache_dir() / "render"
+
+
+def _cache_read(key: str | None) -> dict[str, Any] | None:
+    import json
+
+    if key is None:
+        return None
+    try:
+        return json.loads((_cache_dir() / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_write(key: str | None, out: dict[str, Any]) -> None:
+    import json
+    import os
+
+    if key is None:
+        return
+    d = _cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{key}.{os.getpid()}"
+        tmp.write_text(json.dumps(out))
+        os.replace(tmp, d / f"{key}.json")
+        entries = sorted(d.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-_CACHE_ENTRIES]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 def render_warnings(spec: StackSpec) -> list[str]:
