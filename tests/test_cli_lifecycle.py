@@ -157,3 +157,23 @@ def test_launch_over_policy_creates_nothing(env, task_dir, skyc_home):
     assert _status(env) == {}
     assert not (skyc_home / "state").exists() or "toobig" not in " ".join(
         p.name for p in (skyc_home / "state").rglob("*"))
+
+
+def test_launch_fails_over_to_the_next_placement(env, tmp_path, skyc_home):
+    """The preferred placement (an SSH pool whose only host refuses connections) fails for real
+    in the engine; launch blocks it, says why, and provisions the next one."""
+    key = tmp_path / "pool_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (skyc_home / "ssh_node_pools.yaml").write_text(
+        f"dead:\n  user: nobody\n  identity_file: {key}\n  hosts:\n    - {{ip: 127.0.0.1, port: 1}}\n")
+    task = tmp_path / "failover.yaml"
+    task.write_text("resources:\n  ordered:\n    - infra: ssh/dead\n    - infra: local\nrun: echo ran-after-failover\n")
+    r = skyc(env, "launch", "-y", "-c", "fo", str(task))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "Provisioning on ssh/dead failed" in out and "cannot reach pool host nobody@127.0.0.1:1" in out
+    assert "Trying the next placement" in out and "ran-after-failover" in r.stdout
+    assert _status(env)["fo"]["infra"].startswith("local")
+    from skyc.stacks import ssh_pool  # reads this test's SKYC_HOME
+
+    assert ssh_pool.claims() == []  # the failed placement holds no host

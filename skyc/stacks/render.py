@@ -30,12 +30,12 @@ def render_resources(spec: StackSpec) -> list[dict[str, Any]]:
     return render(spec)["resources"]
 
 
-def render(spec: StackSpec) -> dict[str, Any]:
+def render(spec: StackSpec, *, kept: bool = True) -> dict[str, Any]:
     """{"resources": [...], "invokes": [data-source look-ups], "outputs": {stack outputs under
-    mocks}, "warnings": [...]}."""
+    mocks}, "warnings": [...]}. `kept=False` always runs the program (benchmarks)."""
     provider = registry.get(spec.provider)
     provider.validate(spec)
-    key = _cache_key(spec, provider)
+    key = _cache_key(spec, provider) if kept else None
     cached = _cache_read(key)
     if cached is not None:
         return cached

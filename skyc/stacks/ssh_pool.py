@@ -131,7 +131,7 @@ def _connect() -> sqlite3.Connection:
 
 
 def host_id(host: dict[str, Any]) -> str:
-    return f"{host['user']}@{host['ip']}:{host['port']}"
+    return f"{host['user']}@{host['ip']}:{int(host['port'])}"
 
 
 def claim(pool: str, host: dict[str, Any], cluster: str, node: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import signal
 import sys
 import traceback
@@ -265,12 +266,33 @@ def main() -> int:
     return 0
 
 
+_NOISE = ("update failed", "preview failed", "destroy failed", "refresh failed",
+          "Resource monitor has terminated, shutting down")
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Z]\w*(?:Error|Exception)): (.+)$")
+_RESOURCE_HEADER = re.compile(r"^  (\S+) \((.+)\):$")
+
+
 def _pulumi_message(e: Exception) -> str:
-    """The useful lines of a CommandError (the CLI's stderr/stdout diagnostics), else str(e)."""
-    stderr = getattr(e, "stderr", "") or ""
-    stdout = getattr(e, "stdout", "") or ""
-    lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if "error" in ln.lower()]
-    return "\n".join(dict.fromkeys(ln.strip() for ln in lines))[:4000] or str(e)[:4000]
+    """The causes in a failed CLI run's diagnostics, one per resource (`head: ProviderError: …`),
+    without the progress lines and tracebacks around them; else the error's own text."""
+    text = "\n".join(t for t in (getattr(e, "stderr", ""), getattr(e, "stdout", ""), str(e)) if t)
+    diag = text.split("Diagnostics:", 1)[1] if "Diagnostics:" in text else text
+    diag = re.split(r"\n\s*(?:Resources|Outputs|Duration):", diag, maxsplit=1)[0]
+    causes: list[str] = []
+    resource = None
+    for line in diag.splitlines():
+        header = _RESOURCE_HEADER.match(line)
+        if header:
+            resource = None if header.group(1) == "pulumi:pulumi:Stack" else header.group(2)
+            continue
+        item = line.strip().removeprefix("error: ")
+        exc = _EXCEPTION_LINE.match(item)
+        if exc:
+            item = f"{exc.group(1)}: {exc.group(2)}"
+        elif not line.strip().startswith("error: ") or item.startswith("Traceback") or item in _NOISE:
+            continue
+        causes.append(f"{resource}: {item}" if resource else item)
+    return "\n".join(dict.fromkeys(causes))[:4000] or str(e)[:4000]
 
 
 if __name__ == "__main__":
