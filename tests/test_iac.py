@@ -228,3 +228,11 @@ def test_apply_task_yaml_plans_shows_and_applies(engine, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "[max_nodes] cli: 3 nodes exceed max_nodes 2" in captured.err
     assert engine.version("cli") == 2  # refused before anything changed
+
+    # A saved plan is checked against today's policy too.
+    saved = tmp_path / "three.json"
+    assert main(["plan", str(task), "-c", "cli", "--out", str(saved)]) == 0
+    capsys.readouterr()
+    assert main(["apply", "-y", "--policy", str(policy), str(saved)]) == 1
+    assert "[max_nodes] cli: 3 nodes exceed max_nodes 2" in capsys.readouterr().err
+    assert engine.version("cli") == 2

@@ -134,8 +134,10 @@ def apply(target: str, cluster: str | None, yes: bool, policy_file: str | None) 
         plan = load_plan(target)
         engine = _engine_for(plan)
         check_plan(plan, engine)  # refuse a stale plan before showing anything
-        if not yes:
-            click.echo(_show(plan, engine), nl=False)
+        result = pol.check_plan(plan, policy_file=policy_file)  # today's policy, not the one at plan time
+        if not yes or not result.passed:
+            click.echo(_show(plan, engine, result), nl=False)
+        pol.raise_for(result)
     else:
         plan = _plan_task_file(target, cluster)
         engine = _engine_for(plan)

@@ -39,6 +39,7 @@ def attach_review(plan, review) -> None:
 @click.option("--offline", is_flag=True, help="Plan as if every provider had credentials (CI review).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 2 when something would, 1 on error.")
 @click.option("--no-render", is_flag=True, help="Skip listing the stack's resources (faster; no Pulumi import).")
+@click.option("--preview", is_flag=True, help="Diff with the engine's real preview (needs the provider plugin and credentials).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="Policy file (default $SKYC_HOME/policy.yaml).")
 @click.option("--env", "envs", multiple=True, metavar="KEY[=VALUE]", help="Override an env. Repeatable.")
 @click.option("--env-file", type=click.Path(dir_okay=False), help="dotenv file of envs.")
@@ -50,7 +51,7 @@ def attach_review(plan, review) -> None:
 @click.option("--memory", help="GiB per node: 32 or 32+.")
 @click.option("--num-nodes", type=int, help="Number of nodes.")
 def plan(task_yaml: str, cluster: str | None, output: str, out: str | None, offline: bool, detailed_exitcode: bool,
-         no_render: bool, policy_file: str | None, envs, env_file, secrets, gpus, infra, use_spot, cpus, memory,
+         no_render: bool, preview: bool, policy_file: str | None, envs, env_file, secrets, gpus, infra, use_spot, cpus, memory,
          num_nodes) -> int:
     """Plan TASK_YAML: cheapest placement, failover order, cost and resources, for review.
 
@@ -58,7 +59,11 @@ def plan(task_yaml: str, cluster: str | None, output: str, out: str | None, offl
     (--detailed-exitcode), 1 error or policy violation.
     """
     from skyc.compiler.plan import build_plan, render
+    from skyc.errors import PlanError, UsageError
 
+    if preview and (offline or no_render):
+        raise UsageError("--preview asks the engine about real infrastructure; it does not combine with "
+                         f"{'--offline' if offline else '--no-render'}")
     tasks = load_planned_tasks(task_yaml, envs=envs, env_file=env_file, secrets=secrets, gpus=gpus, infra=infra,
                                use_spot=use_spot, cpus=cpus, memory=memory, num_nodes=num_nodes)
     the_plan = build_plan(tasks, cluster=cluster, offline=offline, render=not no_render)
@@ -76,7 +81,15 @@ def plan(task_yaml: str, cluster: str | None, output: str, out: str | None, offl
         review = rv.Review(policy=pol.check_plan(the_plan, policy_file=policy_file))
         changed = bool(the_plan.tasks)
     else:
-        review = rv.review(the_plan, policy_file=policy_file, offline=offline)
+        if preview:
+            from skyc.stacks.render import preview_available
+
+            for t in the_plan.tasks:
+                ok, why = preview_available(t.stack)
+                if not ok:
+                    raise PlanError(f"cannot preview {t.cluster} on {t.chosen.where}: {why}; "
+                                    "drop --preview for the offline diff")
+        review = rv.review(the_plan, policy_file=policy_file, offline=offline, preview=preview)
         attach_review(the_plan, review)
         changed = review.has_changes
     if out:
