@@ -248,3 +248,12 @@ class Registry:
 
 def open_registry() -> Registry:
     return Registry()
+
+
+def hourly_prices(*, include_stopped: bool) -> dict[str, float]:
+    """$/h per registered cluster by name (a stopped one at the price of running it, or left out)."""
+    reg = Registry()
+    try:
+        return {c.name: float(c.hourly_price or 0.0) for c in reg.list() if include_stopped or c.status != STOPPED}
+    finally:
+        reg.close()

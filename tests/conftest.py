@@ -19,3 +19,25 @@ def skyc_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 @pytest.fixture(scope="session", autouse=True)
 def _never_real_home() -> None:
     os.environ.setdefault("SKYC_HOME", "/nonexistent/skyc-tests-must-set-SKYC_HOME")
+
+
+@pytest.fixture
+def engine(skyc_home: Path):
+    """The real engine on this test's SKYC_HOME; every stack is destroyed and every node's sshd
+    gone afterwards. `~/.ssh/config` is never edited."""
+    import signal
+
+    from skyc.errors import EngineError
+    from skyc.stacks.engine import Engine
+    from tests.nodes import sshd_pids_under
+
+    (skyc_home / "config.yaml").write_text("ssh_config: false\n")
+    eng = Engine()
+    yield eng
+    for stack in eng.stacks():
+        try:
+            eng.destroy(stack)
+        except EngineError:
+            pass  # e.g. a stack a fault test left busy; its nodes are killed below
+    for leftover in sshd_pids_under(skyc_home):
+        os.kill(leftover, signal.SIGKILL)

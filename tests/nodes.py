@@ -8,15 +8,20 @@
             key = inv.ssh_private_key          # path of the cluster's private key
 
 Every node is stopped and its directory removed on exit, even when the test fails.
+Also: `pinned_ssh` (a Paramiko client that trusts only the node's recorded host key) and
+`sshd_pids_under` (the process-table check that nothing was left running).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import os
 from pathlib import Path
 from typing import Iterator
+
+import paramiko
 
 from skyc.stacks import local_node
 from skyc.stacks.base import Inventory, NodeInfo
@@ -55,3 +60,42 @@ def local_cluster(n: int = 1, home: Path | str | None = None, cluster: str | Non
                 os.environ.pop("SKYC_HOME", None)
             else:
                 os.environ["SKYC_HOME"] = old_home
+
+
+def pinned_ssh(node: NodeInfo, key: str) -> paramiko.SSHClient:
+    """Connect to `node` with the cluster key, accepting only its recorded host key."""
+    client = paramiko.SSHClient()
+    kt, kb = node.host_key.split()[:2]
+    client.get_host_keys().add(f"[{node.private_ip}]:{node.ssh_port}", kt,
+                               paramiko.PKey.from_type_string(kt, base64.b64decode(kb)))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(node.private_ip, port=node.ssh_port, username=node.ssh_user, key_filename=key,
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    return client
+
+
+def sshd_pids_under(root: Path) -> list[int]:
+    """sshd listeners whose config lives under `root`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"sshd" in cmd and str(root).encode() in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+def procs_with(needle: bytes) -> list[int]:
+    """Pids whose command line (NUL-separated arguments) contains `needle`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found

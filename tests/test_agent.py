@@ -18,6 +18,7 @@ from skyc.runtime.agent import AGENT_FILE, agent_version
 from skyc.runtime.agent import skyc_agent as agent
 from skyc.runtime.cluster import exit_code_for
 from skyc.runtime.jobs import task_timestamp
+from tests.nodes import procs_with
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -199,18 +200,6 @@ def head(tmp_path):
     h = Head(tmp_path / "head")
     yield h
     h.run("cancel", "--all", check=False)
-
-
-def procs_with(needle: bytes) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 def test_fifo_queue_exclusive_job_blocks_the_next(head):

@@ -2,58 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import os
-import signal
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from skyc.errors import ClusterNotFoundError, PulumiCLIError
 from skyc.stacks import local_node, pulumi_cli
 from skyc.stacks.base import StackSpec
+from skyc.stacks.lock import pid_alive
 
 try:
     pulumi_cli.find(build_if_missing=False)
 except PulumiCLIError as e:  # pragma: no cover - depends on the machine
     pytest.skip(f"no Pulumi CLI: {e}", allow_module_level=True)
 
-from skyc.stacks.engine import Engine  # noqa: E402
-
-
-def _ssh(node, key: str) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    kt, kb = node.host_key.split()[:2]
-    client.get_host_keys().add(f"[{node.private_ip}]:{node.ssh_port}", kt, paramiko.PKey.from_type_string(kt, base64.b64decode(kb)))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(node.private_ip, port=node.ssh_port, username=node.ssh_user, key_filename=key,
-                   look_for_keys=False, allow_agent=False, timeout=10)
-    return client
-
-
-def _sshd_pids_under(root: Path) -> list[int]:
-    """Process-table check: sshd listeners whose config lives under `root`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"sshd" in cmd and str(root).encode() in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-@pytest.fixture
-def engine(skyc_home):
-    eng = Engine()
-    yield eng
-    for stack in eng.stacks():  # never leave nodes running
-        eng.destroy(stack)
-    for leftover in _sshd_pids_under(skyc_home):
-        os.kill(leftover, signal.SIGKILL)
+from tests.nodes import pinned_ssh, sshd_pids_under  # noqa: E402
 
 
 def test_up_two_nodes_ssh_then_destroy(engine, skyc_home):
@@ -63,7 +27,7 @@ def test_up_two_nodes_ssh_then_destroy(engine, skyc_home):
     assert inv.nodes[0].private_ip != inv.nodes[1].private_ip
     assert Path(inv.ssh_private_key).stat().st_mode & 0o777 == 0o600
     for node in inv.nodes:
-        c = _ssh(node, inv.ssh_private_key)
+        c = pinned_ssh(node, inv.ssh_private_key)
         try:
             _, out, _ = c.exec_command("echo $HOME; hostname >/dev/null && echo ok")
             assert out.read().decode().split() == [node.home, "ok"]
@@ -75,10 +39,10 @@ def test_up_two_nodes_ssh_then_destroy(engine, skyc_home):
     assert engine.version("two") == 1
     assert engine.last_spec("two").num_nodes == 2
     assert engine.inventory("two") == inv
-    assert len(_sshd_pids_under(skyc_home)) == 2
+    assert len(sshd_pids_under(skyc_home)) == 2
 
     engine.destroy("two")
-    assert _sshd_pids_under(skyc_home) == []
+    assert sshd_pids_under(skyc_home) == []
     assert not (skyc_home / "local" / "two").exists()
     assert engine.stacks() == []
     assert engine.inventory("two") is None
@@ -97,7 +61,7 @@ def test_refresh_reports_killed_node_and_up_restores_it(engine):
     assert local_node.node_alive("heal", "worker1")
     assert inv2.nodes[1].private_ip == worker.private_ip  # same address, same host key
     assert inv2.nodes[1].host_key == worker.host_key
-    c = _ssh(inv2.nodes[1], inv2.ssh_private_key)
+    c = pinned_ssh(inv2.nodes[1], inv2.ssh_private_key)
     c.close()
     assert engine.refresh("heal")["drifted"] == []
 
@@ -112,7 +76,7 @@ def test_stop_and_start_with_spec_stopped(engine):
     inv2 = engine.up(spec)
     assert local_node.node_alive("sleepy", "head")
     assert inv2.head.private_ip == inv.head.private_ip and inv2.head.host_key == inv.head.host_key
-    _ssh(inv2.head, inv2.ssh_private_key).close()
+    pinned_ssh(inv2.head, inv2.ssh_private_key).close()
 
 
 def test_preview_lists_steps_without_changing_anything(engine):
@@ -177,7 +141,7 @@ def test_missing_cli_fails_before_any_process(engine, monkeypatch, tmp_path):
 
 def test_scaling_up_keeps_jobs_running_on_existing_nodes(engine):
     inv = engine.up(StackSpec(stack="grow", provider="local", num_nodes=1))
-    c = _ssh(inv.head, inv.ssh_private_key)
+    c = pinned_ssh(inv.head, inv.ssh_private_key)
     c.exec_command("nohup sleep 300 >/dev/null 2>&1 & echo $! > job.pid")
     c.close()
     pidfile = Path(inv.head.home) / "job.pid"
@@ -190,11 +154,11 @@ def test_scaling_up_keeps_jobs_running_on_existing_nodes(engine):
     job = int(pidfile.read_text())
     inv2 = engine.up(StackSpec(stack="grow", provider="local", num_nodes=2))
     assert [n.name for n in inv2.nodes] == ["head", "worker1"]
-    assert local_node._pid_alive(job)  # the head's update did not restart its sessions
+    assert pid_alive(job)  # the head's update did not restart its sessions
     assert inv2.head.host_key == inv.head.host_key
-    _ssh(inv2.nodes[1], inv2.ssh_private_key).close()
+    pinned_ssh(inv2.nodes[1], inv2.ssh_private_key).close()
     engine.destroy("grow")
-    assert not local_node._pid_alive(job)  # destroy powers the node off, jobs included
+    assert not pid_alive(job)  # destroy powers the node off, jobs included
 
 
 def test_failing_progress_callback_does_not_abandon_the_operation(engine):

@@ -13,35 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from skyc.errors import EngineError, PulumiCLIError, StackBusyError
+from skyc.errors import PulumiCLIError, StackBusyError
 from skyc.stacks import local_node, pulumi_cli
 from skyc.stacks.base import StackSpec
+from skyc.stacks.lock import pid_alive
 
 try:
     pulumi_cli.find(build_if_missing=False)
 except PulumiCLIError as e:  # pragma: no cover - depends on the machine
     pytest.skip(f"no Pulumi CLI: {e}", allow_module_level=True)
 
-from skyc.stacks.engine import Engine  # noqa: E402
-from tests.test_engine import _sshd_pids_under, _ssh  # noqa: E402
-
-
-def _procs_with(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+from tests.nodes import pinned_ssh, procs_with, sshd_pids_under  # noqa: E402
 
 
 def _orphan_plugins(skyc_home: Path) -> list[int]:
     """Dynamic-provider plugins of this SKYC_HOME still running."""
     found = []
-    for pid in _procs_with("pulumi.dynamic"):
+    for pid in procs_with(b"pulumi.dynamic"):
         try:
             if f"SKYC_HOME={skyc_home}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
                 found.append(pid)
@@ -69,19 +57,6 @@ def _wait(cond, timeout=60.0, step=0.05):
             return True
         time.sleep(step)
     return False
-
-
-@pytest.fixture
-def engine(skyc_home):
-    eng = Engine()
-    yield eng
-    for stack in eng.stacks():
-        try:
-            eng.destroy(stack)
-        except EngineError:
-            pass
-    for leftover in _sshd_pids_under(skyc_home):
-        os.kill(leftover, signal.SIGKILL)
 
 
 def test_concurrent_up_one_runs_other_gets_busy(engine):
@@ -137,53 +112,53 @@ def test_sigkill_mid_up_then_destroy_leaves_no_orphans(engine, skyc_home):
     caller = _start_up(skyc_home, 4)
     worker = _worker_of(caller)
     # Kill everything of ours the moment the first node is up: the rest are half-made.
-    assert _wait(lambda: len(_sshd_pids_under(skyc_home)) >= 1)
+    assert _wait(lambda: len(sshd_pids_under(skyc_home)) >= 1)
     pulumi_procs = [p for p in _children(worker)]
     for pid in [caller.pid, worker]:
         os.kill(pid, signal.SIGKILL)
     caller.wait()
-    assert _wait(lambda: not local_node._pid_alive(worker))  # SIGKILL is asynchronous
+    assert _wait(lambda: not pid_alive(worker))  # SIGKILL is asynchronous
     # A new operation right away: the dead holder's flock is gone, Pulumi's stale lock is cleared.
     engine.destroy("intr")
-    assert _sshd_pids_under(skyc_home) == []
+    assert sshd_pids_under(skyc_home) == []
     assert not (skyc_home / "local" / "intr").exists()
     assert engine.stacks() == []
     for pid in pulumi_procs:  # the orphaned CLI was stopped too
-        assert _wait(lambda: not local_node._pid_alive(pid), timeout=15)
+        assert _wait(lambda: not pid_alive(pid), timeout=15)
     assert _orphan_plugins(skyc_home) == []
 
 
 def test_sigkill_mid_up_then_up_completes(engine, skyc_home):
     caller = _start_up(skyc_home, 3)
     worker = _worker_of(caller)
-    assert _wait(lambda: len(_sshd_pids_under(skyc_home)) >= 1)
+    assert _wait(lambda: len(sshd_pids_under(skyc_home)) >= 1)
     os.kill(caller.pid, signal.SIGKILL)
     os.kill(worker, signal.SIGKILL)
     caller.wait()
-    assert _wait(lambda: not local_node._pid_alive(worker))
+    assert _wait(lambda: not pid_alive(worker))
     inv = engine.up(StackSpec(stack="intr", provider="local", num_nodes=3))
     assert len(inv.nodes) == 3
     for node in inv.nodes:
-        _ssh(node, inv.ssh_private_key).close()
-    assert len(_sshd_pids_under(skyc_home)) == 3  # one listener per node, no duplicate
+        pinned_ssh(node, inv.ssh_private_key).close()
+    assert len(sshd_pids_under(skyc_home)) == 3  # one listener per node, no duplicate
     engine.destroy("intr")
-    assert _sshd_pids_under(skyc_home) == []
+    assert sshd_pids_under(skyc_home) == []
     assert _orphan_plugins(skyc_home) == []
 
 
 def test_sigint_to_worker_cancels_cleanly(engine, skyc_home):
     caller = _start_up(skyc_home, 4)
     worker = _worker_of(caller)
-    assert _wait(lambda: len(_sshd_pids_under(skyc_home)) >= 1)
+    assert _wait(lambda: len(sshd_pids_under(skyc_home)) >= 1)
     os.kill(worker, signal.SIGINT)
     _, err = caller.communicate(timeout=120)
     # Either the cancel landed (up fails with an engine error) or the update had already finished.
     assert caller.returncode != 0 and b"EngineError" in err or caller.returncode == 0
     inv = engine.up(StackSpec(stack="intr", provider="local", num_nodes=4))
     assert [n.name for n in inv.nodes] == ["head", "worker1", "worker2", "worker3"]
-    assert len(_sshd_pids_under(skyc_home)) == 4
+    assert len(sshd_pids_under(skyc_home)) == 4
     engine.destroy("intr")
-    assert _sshd_pids_under(skyc_home) == []
+    assert sshd_pids_under(skyc_home) == []
 
 
 def test_busy_error_names_holder_and_dead_holder_lock_is_recovered(engine, skyc_home):
@@ -220,21 +195,21 @@ def test_concurrent_ups_on_different_stacks_both_succeed(engine, skyc_home):
     assert all(not isinstance(r, Exception) for r in results.values()), results
     assert results["par1"].head.private_ip != results["par2"].head.private_ip
     assert engine.stacks() == ["par1", "par2"]
-    assert len(_sshd_pids_under(skyc_home)) == 2
+    assert len(sshd_pids_under(skyc_home)) == 2
 
 
 def test_ctrl_c_in_caller_cancels_worker_and_state_stays_usable(engine, skyc_home):
     caller = _start_up(skyc_home, 4)
     worker = _worker_of(caller)
-    assert _wait(lambda: len(_sshd_pids_under(skyc_home)) >= 1)
+    assert _wait(lambda: len(sshd_pids_under(skyc_home)) >= 1)
     os.kill(caller.pid, signal.SIGINT)  # what a terminal Ctrl-C delivers to the skyc process
     _, err = caller.communicate(timeout=120)
     assert caller.returncode != 0 and b"KeyboardInterrupt" in err
-    assert not local_node._pid_alive(worker)  # the caller waited for its worker
+    assert not pid_alive(worker)  # the caller waited for its worker
     inv = engine.up(StackSpec(stack="intr", provider="local", num_nodes=4))
-    assert len(inv.nodes) == 4 and len(_sshd_pids_under(skyc_home)) == 4
+    assert len(inv.nodes) == 4 and len(sshd_pids_under(skyc_home)) == 4
     engine.destroy("intr")
-    assert _sshd_pids_under(skyc_home) == [] and _orphan_plugins(skyc_home) == []
+    assert sshd_pids_under(skyc_home) == [] and _orphan_plugins(skyc_home) == []
 
 
 def test_half_written_state_files_are_repaired(engine, skyc_home):
@@ -256,4 +231,4 @@ def test_half_written_state_files_are_repaired(engine, skyc_home):
     inv = engine.up(spec.model_copy(update={"num_nodes": 2}))
     assert [n.name for n in inv.nodes] == ["head", "worker1"]
     engine.destroy("torn")
-    assert _sshd_pids_under(skyc_home) == []
+    assert sshd_pids_under(skyc_home) == []

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -26,30 +25,6 @@ from skyc.compiler import diff  # noqa: E402
 from skyc.compiler.plan import PlacementInfo, Plan, PlanTask  # noqa: E402
 from skyc.stacks import audit  # noqa: E402
 from skyc.stacks.engine import Engine  # noqa: E402
-
-
-def _sshd_pids_under(root: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"sshd" in cmd and str(root).encode() in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-@pytest.fixture
-def engine(skyc_home):
-    (skyc_home / "config.yaml").write_text("ssh_config: false\n")  # never edit the real ~/.ssh/config
-    eng = Engine()
-    yield eng
-    for stack in eng.stacks():
-        eng.destroy(stack)
-    for leftover in _sshd_pids_under(skyc_home):
-        os.kill(leftover, signal.SIGKILL)
 
 
 def _spec(n: int, name: str = "iac") -> StackSpec:
@@ -128,10 +103,10 @@ def test_stale_and_foreign_plans_are_refused(engine, tmp_path):
     bad = tmp_path / "plan.json"
     bad.write_text("{not json")
     with pytest.raises(PlanError, match="not a skyc plan"):
-        apply_cmd.load_plan(bad)
+        Plan.load(bad)
     bad.write_text(json.dumps({"hello": "world"}))
     with pytest.raises(PlanError, match="not a skyc plan"):
-        apply_cmd.load_plan(bad)
+        Plan.load(bad)
     assert main(["apply", "-y", str(bad)]) == 1
 
 

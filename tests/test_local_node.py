@@ -6,6 +6,7 @@ import io
 import multiprocessing
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import paramiko
@@ -13,17 +14,8 @@ import pytest
 
 from skyc.errors import ProviderError
 from skyc.stacks import local_node
-from tests.nodes import local_cluster
-
-
-def _client(node, key_path: str) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    key_type, key_b64 = node.host_key.split()[:2]
-    client.get_host_keys().add(f"[{node.private_ip}]:{node.ssh_port}", key_type, paramiko.PKey.from_type_string(key_type, __import__("base64").b64decode(key_b64)))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())  # the pinned host key must match
-    client.connect(node.private_ip, port=node.ssh_port, username=node.ssh_user, key_filename=key_path,
-                   look_for_keys=False, allow_agent=False, timeout=10)
-    return client
+from skyc.stacks.lock import pid_alive
+from tests.nodes import local_cluster, pinned_ssh
 
 
 def _run(client: paramiko.SSHClient, cmd: str) -> str:
@@ -84,7 +76,7 @@ def test_two_nodes_ssh_home_env_sftp_and_cleanup(skyc_home):
         assert head.private_ip != worker.private_ip
         assert os.stat(inv.ssh_private_key).st_mode & 0o777 == 0o600
         for node in inv.nodes:
-            c = _client(node, inv.ssh_private_key)
+            c = pinned_ssh(node, inv.ssh_private_key)
             try:
                 assert _run(c, "echo $HOME").strip() == node.home
                 assert _run(c, "pwd").strip() == node.home
@@ -100,7 +92,7 @@ def test_two_nodes_ssh_home_env_sftp_and_cleanup(skyc_home):
         pids = [local_node._sshd_pid(cluster, n.name) for n in inv.nodes]
         assert all(pids)
     for pid in pids:
-        assert not local_node._pid_alive(pid)
+        assert not pid_alive(pid)
     for h in homes:
         assert not Path(h).exists()
 
@@ -108,7 +100,7 @@ def test_two_nodes_ssh_home_env_sftp_and_cleanup(skyc_home):
 def test_stop_kills_sessions_and_start_keeps_address_and_host_key(skyc_home):
     with local_cluster(1) as inv:
         node = inv.head
-        c = _client(node, inv.ssh_private_key)
+        c = pinned_ssh(node, inv.ssh_private_key)
         # A background job that outlives its session, as a user's training job would.
         c.exec_command("nohup sleep 300 >/dev/null 2>&1 & echo $! > bg.pid")
         c.close()
@@ -116,17 +108,17 @@ def test_stop_kills_sessions_and_start_keeps_address_and_host_key(skyc_home):
         for _ in range(100):
             if pidfile.exists() and pidfile.read_text().strip():
                 break
-            __import__("time").sleep(0.05)
+            time.sleep(0.05)
         bg = int(pidfile.read_text())
-        assert local_node._pid_alive(bg)
+        assert pid_alive(bg)
         assert local_node.stop_node(inv.stack, node.name)
         assert not local_node.node_alive(inv.stack, node.name)
-        assert not local_node._pid_alive(bg)
+        assert not pid_alive(bg)
         assert Path(node.home).is_dir()  # stop keeps the disk
         _, pub = __import__("skyc.stacks.keys", fromlist=["x"]).cluster_key(inv.stack)
         facts = local_node.start_node(inv.stack, node.name, node.private_ip, pub)
         assert facts["host_key"] == node.host_key and facts["address"] == node.private_ip
-        c = _client(node, inv.ssh_private_key)
+        c = pinned_ssh(node, inv.ssh_private_key)
         assert _run(c, "cat greeting.txt 2>/dev/null; echo ok").strip() == "ok"
         c.close()
 
@@ -160,7 +152,7 @@ def test_sweep_finds_node_whose_pidfile_was_lost(skyc_home):
     (local_node.node_dir("orphan", "head") / local_node.META / "sshd.pid").unlink()
     assert not local_node.node_alive("orphan", "head")  # invisible through the pidfile...
     assert local_node.sweep_cluster("orphan") == ["head"]
-    assert not local_node._pid_alive(facts["pid"])  # ...but swept by its config path
+    assert not pid_alive(facts["pid"])  # ...but swept by its config path
     assert not local_node.node_dir("orphan", "head").exists()
 
 

@@ -141,9 +141,8 @@ def test_plan_roundtrip_and_load_errors(tmp_path):
     plan.save(path)
     again = Plan.load(path)
     assert again == plan
-    from skyc.cli.apply import load_plan
 
-    assert load_plan(path) == plan  # what `skyc apply plan.json` reads
+    assert Plan.load(path) == plan  # what `skyc apply plan.json` reads
     cases = {
         "garbage.json": ("{not json", "not JSON"),
         "foreign.json": (json.dumps({"tasks": [], "terraform_version": "1.5"}), "not a skyc plan"),

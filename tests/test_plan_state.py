@@ -4,9 +4,6 @@ base version recorded for `apply`, and `--detailed-exitcode` 0 when nothing woul
 from __future__ import annotations
 
 import json
-import os
-import signal
-from pathlib import Path
 
 import pytest
 
@@ -20,31 +17,6 @@ except PulumiCLIError as e:  # pragma: no cover - depends on the machine
 
 from skyc.cli.main import main  # noqa: E402
 from skyc.compiler.plan import Plan  # noqa: E402
-from skyc.stacks.engine import Engine  # noqa: E402
-
-
-def _sshd_pids_under(root: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"sshd" in cmd and str(root).encode() in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-@pytest.fixture
-def engine(skyc_home):
-    (skyc_home / "config.yaml").write_text("ssh_config: false\n")  # never edit the real ~/.ssh/config
-    eng = Engine()
-    yield eng
-    for stack in eng.stacks():
-        eng.destroy(stack)
-    for leftover in _sshd_pids_under(skyc_home):
-        os.kill(leftover, signal.SIGKILL)
 
 
 def test_plan_of_an_applied_stack(engine, tmp_path, capsys):

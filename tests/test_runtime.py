@@ -16,7 +16,7 @@ from skyc.errors import NodeConnectionError, ProviderError, SpecError
 from skyc.runtime import jobs
 from skyc.runtime.cluster import ClusterRuntime, JobSpec, exit_code_for
 from skyc.stacks import local_node
-from tests.nodes import local_cluster
+from tests.nodes import local_cluster, procs_with
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,18 +55,6 @@ def logs_of(rt, job_id, **kw) -> tuple[str | None, str]:
     buf = io.BytesIO()
     status = rt.follow_logs(job_id, out=buf, **kw)
     return status, buf.getvalue().decode()
-
-
-def procs_with(needle: bytes) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 def test_two_nodes_run_env_workdir_and_setup_once(rt, cluster2, tmp_path):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from pathlib import Path
 
-import paramiko
 import pytest
 import yaml
 
@@ -14,7 +12,7 @@ from skyc.errors import EngineError, ProviderError, SkycError, SpecError
 from skyc.stacks import pulumi_cli, ssh_pool
 from skyc.stacks.base import StackSpec
 from skyc.stacks.local_node import META
-from tests.nodes import local_cluster
+from tests.nodes import local_cluster, pinned_ssh
 
 
 def _write_pool(inv, name: str = "lab") -> list[dict]:
@@ -30,16 +28,6 @@ def _write_pool(inv, name: str = "lab") -> list[dict]:
     }
     ssh_pool.pool_file().write_text(yaml.safe_dump(pool))
     return ssh_pool.load_pools()[name].resolved()
-
-
-def _ssh(node, key: str) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    kt, kb = node.host_key.split()[:2]
-    client.get_host_keys().add(f"[{node.private_ip}]:{node.ssh_port}", kt, paramiko.PKey.from_type_string(kt, base64.b64decode(kb)))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(node.private_ip, port=node.ssh_port, username=node.ssh_user, key_filename=key,
-                   look_for_keys=False, allow_agent=False, timeout=10)
-    return client
 
 
 def _run(client, cmd: str) -> str:
@@ -168,7 +156,7 @@ def test_pool_cluster_up_run_destroy_and_reclaim(engine, skyc_home):
             host = by_addr[(node.private_ip, node.ssh_port)]
             assert node.host_key == host.host_key
             # The cluster's own key (not the pool's) logs in, with the host key pinned.
-            client = _ssh(node, inv.ssh_private_key)
+            client = pinned_ssh(node, inv.ssh_private_key)
             try:
                 assert _run(client, "echo hi-from-$(hostname >/dev/null; echo node)") == "hi-from-node"
                 _run(client, "mkdir -p ~/.skyc/jobs && touch ~/.skyc/jobs/1")

@@ -7,8 +7,6 @@ for another backend, or when the file is not a skyc plan.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -17,32 +15,6 @@ from skyc.errors import PlanError
 
 
 # ----------------------------------------------------------------------------- library part
-
-
-def load_plan(path: str | Path):
-    """The Plan artifact at `path`; anything else is a clear PlanError."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise PlanError(f"cannot read plan file {p}: {e.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise PlanError(f"{p} is not a skyc plan (not JSON); create one with `skyc plan TASK.yaml --out {p.name}`") from None
-    if not isinstance(data, dict) or "tasks" not in data:
-        raise PlanError(f"{p} is not a skyc plan (no tasks); create one with `skyc plan TASK.yaml --out {p.name}`")
-    try:
-        from skyc.compiler.plan import Plan
-    except ImportError:  # pragma: no cover - the plan module ships with skyc
-        raise PlanError("this skyc has no plan support") from None
-    try:
-        return Plan.load(p)
-    except PlanError:
-        raise
-    except Exception as e:  # noqa: BLE001 - pydantic or format errors from a corrupt file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PlanError(f"{p} is not a valid skyc plan: {first}") from None
 
 
 def _norm_backend(url: str | None) -> str | None:
@@ -127,11 +99,12 @@ def apply(target: str, cluster: str | None, yes: bool, policy_file: str | None) 
     A saved plan is applied exactly as reviewed; it is refused if its stacks changed since.
     """
     from skyc.compiler import policy as pol
+    from skyc.compiler.plan import Plan
 
     if target.endswith(".json"):
         if cluster:
             raise PlanError("-c/--cluster applies to a task YAML; a saved plan already names its clusters")
-        plan = load_plan(target)
+        plan = Plan.load(target)
         engine = _engine_for(plan)
         check_plan(plan, engine)  # refuse a stale plan before showing anything
         result = pol.check_plan(plan, policy_file=policy_file)  # today's policy, not the one at plan time

@@ -21,19 +21,6 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(fmt.format(*r).rstrip() for r in [headers, *rows])
 
 
-def _registered_costs() -> dict[str, float]:
-    """$/h per registered cluster (stopped ones too: the price of running it), if a registry exists."""
-    try:
-        from skyc.registry import open_registry
-    except ImportError:
-        return {}
-    reg = open_registry()
-    try:
-        return {c.name: float(c.hourly_price or 0.0) for c in reg.list()}
-    finally:
-        reg.close()
-
-
 @click.group("state")
 def state() -> None:
     """Audit infrastructure state: list stacks, show update history, export state."""
@@ -43,9 +30,10 @@ def state() -> None:
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_cmd(output: str) -> int:
     """Every stack (cluster or service): backend, last update, resources, $/h."""
+    from skyc.registry import hourly_prices
     from skyc.stacks import audit
 
-    rows = audit.list_stacks(costs=_registered_costs())
+    rows = audit.list_stacks(costs=hourly_prices(include_stopped=True))
     if output == "json":
         _echo_json([r.model_dump() for r in rows])
         return 0

@@ -443,14 +443,14 @@ def plan_diffs(plan: Any, engine: Any = None, *, preview: bool = False,
     """Diff every stack of a plan against its current state and record each entry's
     `base_version` (the version `apply` will insist on). `costs_before`: $/h of the running
     clusters (default: the cluster registry's figures; a local stack costs nothing)."""
-    from skyc.compiler import policy
+    from skyc.registry import hourly_prices
 
     if engine is None:
         from skyc.stacks.engine import Engine
 
         engine = Engine()
     if costs_before is None:
-        costs_before = policy.running_hourly_costs()
+        costs_before = hourly_prices(include_stopped=False)
     out = []
     for task in plan.tasks:
         spec = task.stack

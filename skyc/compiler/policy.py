@@ -266,21 +266,6 @@ def subjects_from_plan(plan: Any) -> list[PolicySubject]:
     return out
 
 
-def running_hourly_costs() -> dict[str, float]:
-    """$/h of every registered cluster that is not stopped, by name (empty without a registry)."""
-    try:
-        from skyc.registry import open_registry
-    except ImportError:
-        return {}
-    reg = open_registry()
-    try:
-        return {c.name: float(c.hourly_price or 0.0) for c in reg.list() if str(c.status).upper() != "STOPPED"}
-    finally:
-        close = getattr(reg, "close", None)
-        if close is not None:
-            close()
-
-
 def check_plan(plan: Any, *, policy_file: str | Path | None = None,
                running: dict[str, float] | None = None) -> PolicyResult:
     """Evaluate the policy on a plan. The total counts the registered clusters' $/h, except the
@@ -289,7 +274,10 @@ def check_plan(plan: Any, *, policy_file: str | Path | None = None,
     if path is None:
         return PolicyResult()
     subjects = subjects_from_plan(plan)
-    running = running_hourly_costs() if running is None else running
+    if running is None:
+        from skyc.registry import hourly_prices
+
+        running = hourly_prices(include_stopped=False)
     planned = {s.cluster for s in subjects}
     other = sum(cost for name, cost in running.items() if name not in planned)
     return check(subjects, policy_file=path, other_hourly_cost=other)

@@ -224,26 +224,7 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
                         opts=opts,
                     )
                 )
-            pulumi.export(
-                "inventory",
-                pulumi.Output.all(*[pulumi.Output.all(n.private_ip, n.public_ip) for n in nodes]).apply(
-                    lambda ips: {"nodes": [_node(spec, user, rank, priv, pub) for rank, (priv, pub) in enumerate(ips)], "tags": tags}
-                ),
-            )
+            common.export_vm_inventory(spec, user, [pulumi.Output.all(n.private_ip, n.public_ip) for n in nodes], tags)
             pulumi.export("tags", tags)
 
         return run
-
-
-def _node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: str | None) -> dict[str, Any]:
-    return {
-        "name": common.node_names(spec.num_nodes)[rank],
-        "rank": rank,
-        "private_ip": private_ip,
-        "public_ip": public_ip or None,
-        "ssh_port": 22,
-        "ssh_user": user,
-        "cpus": spec.cpus,
-        "memory": spec.memory,
-        "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
-    }

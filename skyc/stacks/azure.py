@@ -254,25 +254,6 @@ class AzureProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Su
                 )
                 private = nic.ip_configurations.apply(lambda c: c[0].private_ip_address if c else None)
                 addresses.append(pulumi.Output.all(private, ip.ip_address))
-            pulumi.export(
-                "inventory",
-                pulumi.Output.all(*addresses).apply(
-                    lambda ips: {"nodes": [_node(spec, user, rank, priv, pub) for rank, (priv, pub) in enumerate(ips)], "tags": tags}
-                ),
-            )
+            common.export_vm_inventory(spec, user, addresses, tags)
 
         return run
-
-
-def _node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: str | None) -> dict[str, Any]:
-    return {
-        "name": common.node_names(spec.num_nodes)[rank],
-        "rank": rank,
-        "private_ip": private_ip,
-        "public_ip": public_ip or None,
-        "ssh_port": 22,
-        "ssh_user": user,
-        "cpus": spec.cpus,
-        "memory": spec.memory,
-        "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
-    }

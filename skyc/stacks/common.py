@@ -150,3 +150,26 @@ def check_offered(catalog: str, cloud: str, spec: StackSpec, **match: str) -> No
     if not catalog_rows(catalog, Region=spec.region, **match):
         what = " ".join(f"{v}" for v in match.values())
         raise ProviderError(f"{cloud} region {spec.region} does not offer {what} (per the price catalog); choose another region")
+
+
+def vm_node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: str | None) -> dict[str, Any]:
+    """One VM's inventory entry (sshd on port 22, the spec's shape)."""
+    return {
+        "name": node_names(spec.num_nodes)[rank],
+        "rank": rank,
+        "private_ip": private_ip,
+        "public_ip": public_ip or None,
+        "ssh_port": 22,
+        "ssh_user": user,
+        "cpus": spec.cpus,
+        "memory": spec.memory,
+        "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
+    }
+
+
+def export_vm_inventory(spec: StackSpec, user: str, addresses: list[Any], tags: dict[str, str]) -> None:
+    """Export the `inventory` output from one Output of (private ip, public ip) per node, in rank order."""
+    import pulumi
+
+    pulumi.export("inventory", pulumi.Output.all(*addresses).apply(
+        lambda ips: {"nodes": [vm_node(spec, user, rank, priv, pub) for rank, (priv, pub) in enumerate(ips)], "tags": tags}))

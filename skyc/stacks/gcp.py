@@ -236,12 +236,7 @@ class GCPProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
                 addresses = [_tpu_vm(gcp, spec, zone, node, rank, labels, metadata, opts) for rank, node in enumerate(names)]
             else:
                 addresses = [_vm(gcp, spec, zone, node, rank, labels, metadata, tag, network, opts) for rank, node in enumerate(names)]
-            pulumi.export(
-                "inventory",
-                pulumi.Output.all(*addresses).apply(
-                    lambda ips: {"nodes": [_node(spec, user, rank, priv, pub) for rank, (priv, pub) in enumerate(ips)], "tags": labels}
-                ),
-            )
+            common.export_vm_inventory(spec, user, addresses, labels)
             pulumi.export("tags", labels)
 
         return run
@@ -295,17 +290,3 @@ def _tpu_vm(gcp, spec, zone, node, rank, labels, metadata, opts):
         return [get("ip_address") or get("ipAddress"), ext]
 
     return tpu.network_endpoints.apply(first)
-
-
-def _node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: str | None) -> dict[str, Any]:
-    return {
-        "name": common.node_names(spec.num_nodes)[rank],
-        "rank": rank,
-        "private_ip": private_ip,
-        "public_ip": public_ip or None,
-        "ssh_port": 22,
-        "ssh_user": user,
-        "cpus": spec.cpus,
-        "memory": spec.memory,
-        "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
-    }

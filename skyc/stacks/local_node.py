@@ -22,7 +22,7 @@ from typing import Any
 from skyc import paths
 from skyc.errors import MissingDependencyError, ProviderError
 from skyc.stacks.keys import check_name, fingerprint, generate
-from skyc.stacks.lock import FileLock
+from skyc.stacks.lock import FileLock, pid_alive
 
 DEFAULT_PORT = 2222
 META = ".skyc-node"  # sshd config, host key, pidfile and log inside the node dir
@@ -163,19 +163,6 @@ def node_resources(rank: int = 0, num_nodes: int = 1) -> dict[str, Any]:
 # ---------------------------------------------------------------- processes
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _sshd_pid(cluster: str, node: str) -> int | None:
     """Pid of the node's listening sshd if running (checked against its config path: no pid reuse)."""
     meta = _meta(cluster, node)
@@ -188,7 +175,7 @@ def _sshd_pid(cluster: str, node: str) -> int | None:
     except OSError:
         return None
     # sshd rewrites its title ("sshd: /usr/sbin/sshd -f <config> [listener] ..."): match a substring.
-    if str(meta / "sshd_config").encode() not in b" ".join(cmdline) or not _pid_alive(pid):
+    if str(meta / "sshd_config").encode() not in b" ".join(cmdline) or not pid_alive(pid):
         return None
     return pid
 
@@ -235,7 +222,7 @@ def _kill_and_wait(pids: list[int], timeout: float) -> None:
                 pass
         deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
         while time.monotonic() < deadline:
-            pids = [p for p in pids if _pid_alive(p)]
+            pids = [p for p in pids if pid_alive(p)]
             if not pids:
                 return
             time.sleep(0.02)
