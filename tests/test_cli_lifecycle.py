@@ -147,6 +147,10 @@ def test_bad_input_is_one_clear_line(env, task_dir):
     r = skyc(env, "autostop", "x", "-i", "3", "--cancel")
     assert r.returncode == 2
     assert skyc(env, "down", "-y", "nosuch").returncode == 1
+    (task_dir / "nowork.yaml").write_text("resources:\n  infra: local\nworkdir: ./nope\nrun: ls\n")
+    r = skyc(env, "launch", "-y", "-c", "x2", "nowork.yaml", cwd=str(task_dir))
+    assert r.returncode == 1 and "workdir: ./nope does not exist" in r.stderr
+    assert _status(env) == {}  # refused at plan time: nothing was provisioned
 
 
 def test_launch_over_policy_creates_nothing(env, task_dir, skyc_home):

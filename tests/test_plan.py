@@ -224,3 +224,22 @@ def test_plan_without_rendering_never_imports_pulumi(tmp_path):
 def test_invalid_cluster_name(capsys):
     assert main(["plan", str(EXAMPLES / "hello.yaml"), "-c", "bad name!", "--no-render"]) == 2
     assert "invalid cluster name" in capsys.readouterr().err
+
+
+def test_missing_local_sources_and_bucket_mounts_fail_at_plan_time(tmp_path, monkeypatch):
+    from skyc.compiler.spec import load_task_from_text
+    from skyc.errors import SpecError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "data.txt").write_text("x")
+    ok = "resources:\n  infra: local\nworkdir: ./code\nfile_mounts:\n  ~/data.txt: ./data.txt\nrun: ls\n"
+    assert build_plan(load_task_from_text(ok, filename="ok.yaml"), cluster="src", render=False).tasks
+
+    bad = ("resources:\n  infra: local\nworkdir: ./nope\nfile_mounts:\n  /data: s3://bucket/path\n"
+           "  ~/gone.txt: ./gone.txt\nrun: ls\n")
+    with pytest.raises(SpecError) as err:
+        build_plan(load_task_from_text(bad, filename="bad.yaml"), cluster="src", render=False)
+    assert [(i.file, i.field) for i in err.value.issues] == [
+        ("bad.yaml", "workdir"), ("bad.yaml", "file_mounts./data"), ("bad.yaml", "file_mounts.~/gone.txt")]
+    assert "s3://bucket/path" in str(err.value) and "./gone.txt does not exist" in str(err.value)

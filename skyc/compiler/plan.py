@@ -234,6 +234,7 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
     from skyc.compiler import enabled as infra
     from skyc.compiler.catalog import load_catalog
     from skyc.compiler.optimizer import optimize
+    from skyc.compiler.sources import check_local_sources
 
     if not isinstance(tasks, (list, tuple)):
         tasks = [tasks]
@@ -243,6 +244,7 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
     blocked = list(blocked)
     entries = []
     for task, name in zip(tasks, _cluster_names(list(tasks), cluster)):
+        check_local_sources(task)
         try:
             result = optimize(task.resources, task.num_nodes, cat, on, blocked)
         except InfraNotEnabledError as e:
