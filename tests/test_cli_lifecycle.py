@@ -69,6 +69,7 @@ def test_whole_lifecycle(env, task_dir, skyc_home):
     assert r.returncode == 0 and "second-job" in r.stdout and "setup-ran" not in r.stdout
     q = json.loads(skyc(env, "queue", "life", "-o", "json").stdout)["life"]
     assert [(j["job_id"], j["status"]) for j in sorted(q, key=lambda j: j["job_id"])] == [(1, "SUCCEEDED"), (2, "SUCCEEDED")]
+    assert json.loads(skyc(env, "queue", "-o", "json").stdout) == {"life": q}  # no name: every UP cluster
     r = skyc(env, "logs", "life", "--status")
     assert r.returncode == 0 and "Job 2: SUCCEEDED" in r.stdout
     r = skyc(env, "logs", "life", "1", "--no-follow")

@@ -29,6 +29,7 @@ def test_single_node_cpu():
         "aws:ec2/instance:Instance",
         "aws:ec2/keyPair:KeyPair",
         "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2transitgateway/instanceState:InstanceState",
         "pulumi:providers:aws",
     ]
     (inst,) = _of(out, ":Instance")
@@ -172,3 +173,21 @@ def test_credentials_from_env_and_profile_files(monkeypatch, tmp_path):
     assert not get("aws").check_credentials().enabled
     (tmp_path / "config").write_text("[profile work]\nsso_session = corp\n")
     assert get("aws").check_credentials().details["profile"] == "work"
+
+
+def test_stop_and_start_switch_the_power_state_and_keep_the_instances():
+    running = _render(num_nodes=2)
+    stopped = _render(num_nodes=2, stopped=True)
+    assert _of(stopped, ":Instance") == _of(running, ":Instance")  # nothing is replaced: disks stay
+    assert [(r["name"], r["inputs"]) for r in _of(stopped, "instanceState:InstanceState")] == [
+        ("head-power", {"instanceId": "head-id", "state": "stopped"}),
+        ("worker1-power", {"instanceId": "worker1-id", "state": "stopped"})]
+    assert {r["inputs"]["state"] for r in _of(running, "instanceState:InstanceState")} == {"running"}
+    # Addresses come from reading each instance back after its power state is set.
+    looked_up = [v["args"]["instanceId"] for v in running["invokes"] if v["token"] == "aws:ec2/getInstance:getInstance"]
+    assert sorted(looked_up) == ["head-id", "worker1-id"]
+    inv = get("aws").inventory(StackSpec(**BASE, num_nodes=2), running["outputs"])
+    assert [n.name for n in inv.nodes] == ["head", "worker1"] and all(n.public_ip for n in inv.nodes)
+    from skyc.stacks.base import SupportsStopStart, supports
+
+    assert supports(get("aws"), SupportsStopStart)

@@ -32,14 +32,18 @@ def _dur(row: dict) -> str:
 
 
 @click.command("queue")
-@click.argument("clusters", nargs=-1, required=True)
+@click.argument("clusters", nargs=-1)
 @click.option("-s", "--skip-finished", is_flag=True, help="Only jobs that have not finished.")
 @output_option
 def queue(clusters, skip_finished, output) -> int:
-    """Show the job queue of clusters."""
+    """Show the job queue of clusters (every UP cluster when none is named)."""
     from skyc.cli.status import _table
     from skyc.runtime.cluster import TERMINAL
 
+    if not clusters:
+        from skyc import registry as reg
+
+        clusters = [c.name for c in reg.Registry().list() if c.status == reg.UP]
     result: dict[str, list] = {}
     for name in clusters:
         rt = _runtime(name)

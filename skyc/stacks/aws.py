@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from skyc import config
-from skyc.errors import ProviderError
 from skyc.stacks import common
 from skyc.stacks.base import (
     CredentialReport,
@@ -26,6 +25,7 @@ from skyc.stacks.base import (
     SupportsMultiNode,
     SupportsPorts,
     SupportsSpot,
+    SupportsStopStart,
 )
 
 DEFAULT_USER = "ubuntu"
@@ -77,7 +77,8 @@ def ssh_cidr() -> str:
     return str(config.get("aws.ssh_cidr") or OPEN_CIDR)
 
 
-class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, SupportsDiskTier, SupportsImages):
+class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, SupportsDiskTier, SupportsImages,
+                  SupportsStopStart):
     name = "aws"
     display_name = "AWS"
     catalog = "aws"
@@ -119,8 +120,13 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
         return None
 
     def mock_call(self, token: str, args: dict) -> dict | None:
+        from skyc.stacks.render import fake_ip
+
         if token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "name": "default-image"}
+        if token == "aws:ec2/getInstance:getInstance":
+            name = str(args.get("instanceId", "")).removesuffix("-id")  # mocked ids are "<name>-id"
+            return {"id": args.get("instanceId"), "privateIp": fake_ip(name, "10.0"), "publicIp": fake_ip(name, "203.0")}
         if token == "aws:ec2/getVpc:getVpc":
             return {"id": "vpc-0default", "cidrBlock": "172.31.0.0/16"}
         if token == "aws:ec2/getSubnet:getSubnet":
@@ -146,8 +152,6 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
         common.check_offered("aws", "AWS", spec, InstanceType=spec.instance_type)
         if spec.accelerator_name:
             common.check_offered("aws", "AWS", spec, InstanceType=spec.instance_type, AcceleratorName=spec.accelerator_name)
-        if spec.stopped:
-            raise ProviderError("stopping AWS clusters is not supported by skyc yet; use `skyc down`")
 
     def program(self, spec: StackSpec) -> Callable[[], None]:
         self.validate(spec)
@@ -203,28 +207,32 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
                     "market_type": "spot",
                     "spot_options": {"spot_instance_type": "one-time", "instance_interruption_behavior": "terminate"},
                 }
-            nodes = []
+            addresses = []
             for rank, node in enumerate(common.node_names(spec.num_nodes)):
                 node_tags = {**tags, "Name": f"{spec.stack}-{node}", "skyc-node": node, "skyc-rank": str(rank)}
-                nodes.append(
-                    aws.ec2.Instance(
-                        node,
-                        ami=ami,
-                        instance_type=spec.instance_type,
-                        key_name=key.key_name,
-                        vpc_security_group_ids=[sg.id],
-                        subnet_id=subnet_id,
-                        placement_group=placement.name if placement else None,
-                        associate_public_ip_address=True,
-                        root_block_device=root_volume(spec),
-                        instance_market_options=market,
-                        user_data=user_data,
-                        tags=node_tags,
-                        volume_tags=node_tags,
-                        opts=opts,
-                    )
+                instance = aws.ec2.Instance(
+                    node,
+                    ami=ami,
+                    instance_type=spec.instance_type,
+                    key_name=key.key_name,
+                    vpc_security_group_ids=[sg.id],
+                    subnet_id=subnet_id,
+                    placement_group=placement.name if placement else None,
+                    associate_public_ip_address=True,
+                    root_block_device=root_volume(spec),
+                    instance_market_options=market,
+                    user_data=user_data,
+                    tags=node_tags,
+                    volume_tags=node_tags,
+                    opts=opts,
                 )
-            common.export_vm_inventory(spec, user, [pulumi.Output.all(n.private_ip, n.public_ip) for n in nodes], tags)
+                # Stop/start is the instance's power state. A restarted instance gets a new public
+                # address that the Instance's recorded outputs do not show, so read it back after.
+                power = aws.ec2transitgateway.InstanceState(
+                    f"{node}-power", instance_id=instance.id, state="stopped" if spec.stopped else "running", opts=opts)
+                live = aws.ec2.get_instance_output(instance_id=power.instance_id, opts=invoke)
+                addresses.append(pulumi.Output.all(live.private_ip, live.public_ip))
+            common.export_vm_inventory(spec, user, addresses, tags)
             pulumi.export("tags", tags)
 
         return run
