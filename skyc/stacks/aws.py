@@ -221,7 +221,7 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
                     associate_public_ip_address=True,
                     root_block_device=root_volume(spec),
                     instance_market_options=market,
-                    user_data=user_data,
+                    user_data=common.secret_bootstrap(spec, user_data),
                     tags=node_tags,
                     volume_tags=node_tags,
                     opts=opts,

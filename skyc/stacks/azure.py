@@ -201,7 +201,7 @@ class AzureProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Su
                 network_security_group={"id": nsg.id},
                 opts=opts,
             )
-            encoded = base64.b64encode(custom_data.encode()).decode()
+            encoded = common.secret_bootstrap(spec, base64.b64encode(custom_data.encode()).decode())
             addresses = []
             for rank, node in enumerate(common.node_names(spec.num_nodes)):
                 node_tags = {**tags, "skyc-node": node, "skyc-rank": str(rank)}

@@ -41,6 +41,7 @@ class StackSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     ssh_user: str | None = None
     ssh_public_key: str | None = None  # the cluster key; filled by the engine before `up`
+    ssh_host_key: str | None = None  # public host key the cluster's VMs/pods get; filled by the engine
     stopped: bool = False  # stop/start = `up` with this flag flipped
     options: dict[str, Any] = Field(default_factory=dict)  # provider-specific config
 

@@ -19,6 +19,8 @@ from skyc.stacks.base import StackSpec
 DISK_TIERS = ("low", "medium", "high", "ultra", "best")
 # Shown in place of the cluster key when a plan is rendered before the key exists.
 PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderClusterKeyCreatedAtApplyTime skyc"
+PLACEHOLDER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderHostKeyOfTheClusterCreatedAtApply skyc-host"
+PLACEHOLDER_HOST_PRIVATE = "(the cluster's private host key, created at apply time)"
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -92,6 +94,23 @@ def cost_tags(spec: StackSpec) -> dict[str, str]:
     return tags
 
 
+def host_key(spec: StackSpec) -> tuple[str, str]:
+    """(private key text, public line) the nodes present as their SSH host key: the cluster's own
+    once the engine has filled `spec.ssh_host_key`, placeholders in an offline render."""
+    if not spec.ssh_host_key:
+        return PLACEHOLDER_HOST_PRIVATE, PLACEHOLDER_HOST_KEY
+    from skyc.stacks.keys import cluster_host_key
+
+    return cluster_host_key(spec.stack)
+
+
+def secret_bootstrap(spec: StackSpec, value: str) -> Any:
+    """Bootstrap data that carries the real private host key is a Pulumi secret (encrypted in state)."""
+    import pulumi
+
+    return pulumi.Output.secret(value) if spec.ssh_host_key else value
+
+
 def bootstrap_script(template: str, spec: StackSpec, user: str, **extra: Any) -> str:
     """Render a node bootstrap template (cloud-init user data or a startup script)."""
     import jinja2
@@ -103,8 +122,10 @@ def bootstrap_script(template: str, spec: StackSpec, user: str, **extra: Any) ->
         autoescape=False,
     )
     image = spec.image_id or ""
+    host_private, host_public = host_key(spec)
     return env.get_template(template).render(
-        spec=spec, user=user, public_key=public_key(spec), docker_image=container_image(image) if image.startswith("docker:") else "", **extra
+        spec=spec, user=user, public_key=public_key(spec), host_private=host_private.strip(), host_public=host_public,
+        docker_image=container_image(image) if image.startswith("docker:") else "", **extra
     )
 
 
@@ -153,7 +174,7 @@ def check_offered(catalog: str, cloud: str, spec: StackSpec, **match: str) -> No
 
 
 def vm_node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: str | None) -> dict[str, Any]:
-    """One VM's inventory entry (sshd on port 22, the spec's shape)."""
+    """One VM's inventory entry (sshd on port 22 with the cluster's host key, the spec's shape)."""
     return {
         "name": node_names(spec.num_nodes)[rank],
         "rank": rank,
@@ -164,6 +185,7 @@ def vm_node(spec: StackSpec, user: str, rank: int, private_ip: str, public_ip: s
         "cpus": spec.cpus,
         "memory": spec.memory,
         "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
+        "host_key": spec.ssh_host_key,
     }
 
 

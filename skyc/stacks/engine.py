@@ -29,7 +29,7 @@ from skyc import errors, paths
 from skyc.errors import ClusterNotFoundError, EngineError
 from skyc.stacks import recovery, workspace
 from skyc.stacks.base import Inventory, StackSpec
-from skyc.stacks.keys import check_name, cluster_key
+from skyc.stacks.keys import check_name, cluster_host_key, cluster_key
 from skyc.stacks.lock import StackLock
 
 OnEvent = Callable[[dict], None]
@@ -44,9 +44,7 @@ class Engine:
 
     def up(self, spec: StackSpec, on_event: OnEvent | None = None) -> Inventory:
         """Create or update the stack to match `spec` (stop/start: flip `spec.stopped`)."""
-        check_name(spec.stack)
-        key_path, public_key = cluster_key(spec.stack)
-        spec = spec.model_copy(update={"ssh_public_key": public_key})
+        key_path, spec = _with_keys(spec)
         self._remember(spec)
         result = self._run("up", spec.stack, on_event, spec=spec.model_dump(mode="json"))
         return self._inventory(spec, result["outputs"], key_path)
@@ -54,9 +52,7 @@ class Engine:
     def preview(self, spec: StackSpec) -> dict:
         """Steps the engine would take: {steps: [{op, type, name, urn, old_inputs, new_inputs,
         diffs, replace_reasons}], summary: {op: count}}."""
-        check_name(spec.stack)
-        _, public_key = cluster_key(spec.stack)
-        spec = spec.model_copy(update={"ssh_public_key": public_key})
+        _, spec = _with_keys(spec)
         return self._run("preview", spec.stack, None, spec=spec.model_dump(mode="json"))
 
     def refresh(self, stack: str) -> dict:
@@ -284,6 +280,14 @@ class Engine:
         if result is None:
             raise EngineError(f"pulumi {op} of {stack} ended without a result (exit {proc.returncode}); see {log_dir / f'engine-{stack}.log'}")
         return result
+
+
+def _with_keys(spec: StackSpec) -> tuple[Path, StackSpec]:
+    """The cluster's login key path, and the spec with its public login and host keys filled in."""
+    check_name(spec.stack)
+    key_path, public_key = cluster_key(spec.stack)
+    _, host_key = cluster_host_key(spec.stack)
+    return key_path, spec.model_copy(update={"ssh_public_key": public_key, "ssh_host_key": host_key})
 
 
 def _redact(value: Any) -> Any:

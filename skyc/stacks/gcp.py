@@ -206,6 +206,7 @@ class GCPProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
             import pulumi
             import pulumi_gcp as gcp
 
+            metadata["startup-script"] = common.secret_bootstrap(spec, startup)
             prov = gcp.Provider(f"gcp-{spec.region}", region=spec.region, zone=zone, project=project, default_labels=labels)
             opts = pulumi.ResourceOptions(provider=prov)
             ports = ["22"] + common.port_strings(spec.ports)

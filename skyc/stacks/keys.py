@@ -1,4 +1,5 @@
-"""Cluster SSH key pairs: one ed25519 pair per cluster under `$SKYC_HOME/keys/` (0600)."""
+"""Cluster SSH key pairs under `$SKYC_HOME/keys/` (0600): per cluster, the user key skyc logs in
+with, and the host key its cloud nodes present (pinned by the runtime: no trust on first use)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,14 @@ def generate(path: Path, comment: str = "skyc") -> None:
 
 
 def cluster_key(cluster: str) -> tuple[Path, str]:
-    """(private key path, public key line) of the cluster, created on first use."""
+    """(private key path, public key line) of the cluster's login key, created on first use."""
+    return _pair(cluster, cluster, f"skyc-{cluster}")
+
+
+def _pair(cluster: str, name: str, comment: str) -> tuple[Path, str]:
     check_name(cluster)
-    private = paths.keys_dir() / cluster
-    public = private.with_name(cluster + ".pub")
+    private = paths.keys_dir() / name
+    public = private.with_name(name + ".pub")
     if not (private.exists() and public.exists()):
         from skyc.stacks.lock import FileLock
 
@@ -64,14 +69,21 @@ def cluster_key(cluster: str) -> tuple[Path, str]:
         os.chmod(paths.keys_dir(), 0o700)
         with FileLock(paths.keys_dir() / f".{cluster}.lock"):  # concurrent first operations
             if not (private.exists() and public.exists()):
-                generate(private, comment=f"skyc-{cluster}")
+                generate(private, comment=comment)
     return private, public.read_text().strip()
 
 
+def cluster_host_key(cluster: str) -> tuple[str, str]:
+    """(private key text, public key line) that the cluster's VMs and pods use as their SSH host
+    key, created on first use: it reaches the nodes in their (secret) bootstrap data."""
+    private, public = _pair(cluster, f"{cluster}.host", f"skyc-{cluster}-host")
+    return private.read_text(), public
+
+
 def remove_cluster_key(cluster: str) -> None:
-    private = paths.keys_dir() / cluster
-    for p in (private, private.with_name(cluster + ".pub"), private.with_name(f".{cluster}.lock")):
-        p.unlink(missing_ok=True)
+    keys = paths.keys_dir()
+    for name in (cluster, f"{cluster}.pub", f"{cluster}.host", f"{cluster}.host.pub", f".{cluster}.lock"):
+        (keys / name).unlink(missing_ok=True)
 
 
 def fingerprint(public_key: str) -> str:

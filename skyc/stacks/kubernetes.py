@@ -163,6 +163,7 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
         labels = {k: v for k, v in common.cost_tags(spec).items()}
         labels = {k: re.sub(r"[^A-Za-z0-9_.-]+", "_", v)[:63] for k, v in labels.items()}
         context = spec.region
+        host_private, host_public = common.host_key(spec)
 
         def run() -> None:
             import pulumi
@@ -177,7 +178,11 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
             secret = k8s.core.v1.Secret(
                 "ssh-key",
                 metadata={"name": f"{service}-ssh", "namespace": ns, "labels": labels},
-                string_data={"authorized_keys": common.public_key(spec) + "\n"},
+                string_data=common.secret_bootstrap(spec, {
+                    "authorized_keys": common.public_key(spec) + "\n",
+                    "ssh_host_ed25519_key": host_private.strip() + "\n",
+                    "ssh_host_ed25519_key.pub": host_public + "\n",
+                }),
                 opts=ns_opts,
             )
             k8s.core.v1.Service(
@@ -261,6 +266,7 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
                 "cpus": spec.cpus,
                 "memory": spec.memory,
                 "accelerators": {spec.accelerator_name: spec.accelerator_count} if spec.accelerator_name else {},
+                "host_key": spec.ssh_host_key,
             }
             if inv.get("access") == "nodeport":
                 node.update(public_ip=row.get("host_ip"), ssh_port=int(row.get("node_port") or 22))
