@@ -74,28 +74,20 @@ def pinned_ssh(node: NodeInfo, key: str) -> paramiko.SSHClient:
     return client
 
 
-def sshd_pids_under(root: Path) -> list[int]:
-    """sshd listeners whose config lives under `root`."""
-    pids = []
+def procs_with(*needles: bytes) -> list[int]:
+    """Pids whose command line (NUL-separated arguments) contains every one of `needles`."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"sshd" in cmd and str(root).encode() in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-def procs_with(needle: bytes) -> list[int]:
-    """Pids whose command line (NUL-separated arguments) contains `needle`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
+            if all(n in cmd for n in needles):
+                found.append(int(entry.name))
     return found
+
+
+def sshd_pids_under(root: Path) -> list[int]:
+    """sshd listeners whose config lives under `root`."""
+    return procs_with(b"sshd", str(root).encode())

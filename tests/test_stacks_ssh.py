@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skyc.errors import EngineError, ProviderError, SkycError, SpecError
-from skyc.stacks import pulumi_cli, ssh_pool
+from skyc.errors import EngineError, ProviderError, SpecError
+from skyc.stacks import ssh_pool
 from skyc.stacks.base import StackSpec
 from skyc.stacks.local_node import META
 from tests.nodes import local_cluster, pinned_ssh
@@ -121,27 +121,6 @@ def test_unreachable_host_is_skipped(skyc_home):
 
 
 # ---------------------------------------------------------------- through the engine
-
-
-def _cli_or_skip() -> None:
-    try:
-        pulumi_cli.find(build_if_missing=False)
-    except SkycError as e:  # pragma: no cover - depends on the machine
-        pytest.skip(f"no Pulumi CLI: {e}")
-
-
-@pytest.fixture
-def engine(skyc_home):
-    _cli_or_skip()
-    from skyc.stacks.engine import Engine
-
-    eng = Engine()
-    yield eng
-    for stack in eng.stacks():
-        try:
-            eng.destroy(stack)
-        except SkycError:
-            pass
 
 
 def test_pool_cluster_up_run_destroy_and_reclaim(engine, skyc_home):
