@@ -166,8 +166,11 @@ def test_unknown_accelerator_suggests_names(cat):
 
 
 def test_too_many_gpus_names_the_largest_offer(cat):
-    with pytest.raises(ResourcesUnavailableError, match=r"no A100:16; largest is A100:8"):
+    with pytest.raises(ResourcesUnavailableError, match=r"no A100:16; largest is A100:8") as err:
         optimize(single(accelerator=acc("A100", 16)), 1, cat, CLOUDS)
+    closest = str(err.value).split("closest: ", 1)[1].split("; ")
+    # Usable infra first, cheapest first among it; lambda is cheaper but not enabled here.
+    assert [c.split(" on ")[1].split("/")[0] for c in closest] == ["gcp", "aws", "lambda"]
 
 
 def test_catalog_quirks(cat):

@@ -368,7 +368,8 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
             else:
                 lines[0] = f"no {r.accelerator}; {top.accelerator} comes in counts " \
                            f"{', '.join(count_str(c) for c in counts)}"
-    near = rejected[:3]
+    # Closest first: usable infra before the rest, then the most accelerators, then the price.
+    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, -sum(p.accelerators.values()), p.sort_key()))[:3]
     if near:
         lines.append("closest: " + "; ".join(f"{p.describe()} ${p.hourly_price:.2f}/h ({p.reason})" for p in near))
     if rejected and all(p.reason.endswith("not enabled") for p in rejected):
