@@ -33,6 +33,10 @@ def test_plan_of_an_applied_stack(engine, tmp_path, capsys):
     same = json.loads(capsys.readouterr().out)
     assert (same["tasks"][0]["action"], same["tasks"][0]["base_version"]) == ("no-op", 1)
     assert same["review"]["summary"]["add"] == 0
+    # Without rendering, the recorded spec decides: the same task is no change, a bigger one is.
+    assert main(["plan", str(task), "-c", "ps", "--no-render", "--detailed-exitcode"]) == 0
+    assert main(["plan", str(task), "-c", "ps", "--num-nodes", "2", "--no-render", "--detailed-exitcode"]) == 2
+    capsys.readouterr()
 
     assert main(["plan", str(task), "-c", "ps", "--num-nodes", "2", "--out", str(saved), "--detailed-exitcode"]) == 2
     grown = Plan.load(saved)

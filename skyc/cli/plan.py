@@ -70,16 +70,21 @@ def plan(task_yaml: str, cluster: str | None, output: str, out: str | None, offl
     from skyc.compiler import review as rv
 
     if no_render:
-        # No rendering means no per-resource diff: record versions only, count every stack as a change.
+        # No rendering means no per-resource diff: an existing stack changes when its spec does.
         from skyc.compiler import policy as pol
         from skyc.stacks.engine import Engine
 
         engine = Engine()
+        keys = {"ssh_public_key": None, "ssh_host_key": None}  # filled by the engine at apply time
         for t in the_plan.tasks:
             t.base_version = engine.version(t.stack.stack)
-            t.action = "create" if t.base_version is None else "update"
+            old = engine.last_spec(t.stack.stack) if t.base_version is not None else None
+            if old is None:
+                t.action = "create"
+            else:
+                t.action = "no-op" if old.model_copy(update=keys) == t.stack.model_copy(update=keys) else "update"
         review = rv.Review(policy=pol.check_plan(the_plan, policy_file=policy_file))
-        changed = bool(the_plan.tasks)
+        changed = any(t.action != "no-op" for t in the_plan.tasks)
     else:
         if preview:
             from skyc.stacks.render import preview_available
