@@ -182,3 +182,13 @@ def test_launch_fails_over_to_the_next_placement(env, tmp_path, skyc_home):
     from skyc.stacks import ssh_pool  # reads this test's SKYC_HOME
 
     assert ssh_pool.claims() == []  # the failed placement holds no host
+
+
+def test_relaunch_runs_changed_setup_unless_fast(env, task_dir):
+    assert skyc(env, "launch", "-y", "-c", "again", "hello.yaml", cwd=str(task_dir)).returncode == 0
+    changed = HELLO.replace('echo "setup-ran"', 'echo "setup-changed"')
+    (task_dir / "changed.yaml").write_text(changed)
+    r = skyc(env, "launch", "-y", "-c", "again", "--fast", "changed.yaml", cwd=str(task_dir))
+    assert r.returncode == 0 and "hello from rank 0" in r.stdout and "setup-changed" not in r.stdout
+    r = skyc(env, "launch", "-y", "-c", "again", "changed.yaml", cwd=str(task_dir))
+    assert r.returncode == 0 and "setup-changed" in r.stdout  # the setup's hash changed: it runs again

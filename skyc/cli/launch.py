@@ -37,11 +37,12 @@ def _check_name(name: str | None) -> str:
 @click.option("--dryrun", is_flag=True, help="Show the plan only.")
 @click.option("-r", "--retry-until-up", is_flag=True, help="Keep retrying when every placement fails.")
 @click.option("--no-setup", is_flag=True, help="Skip the task's setup.")
+@click.option("--fast", is_flag=True, help="On an UP cluster, skip file mounts and setup (workdir still syncs).")
 @click.option("--no-ssh-config", is_flag=True, help="Do not write ~/.ssh/config entries.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", hidden=True)
 @task_options
-def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_until_up, no_setup, no_ssh_config,
-           output, **task_kw) -> int:
+def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_until_up, no_setup, fast,
+           no_ssh_config, output, **task_kw) -> int:
     """Launch a cluster and run a task YAML or shell command on it."""
     from skyc.lifecycle import compile as comp
     from skyc.lifecycle.launch import launch as do_launch
@@ -61,7 +62,7 @@ def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_u
     try:
         res = do_launch(tuple(entrypoint), name, overrides_from(task_kw), ui=ui, detach=detach,
                         idle_minutes=idle_minutes, down=down, retry_until_up=retry_until_up, no_setup=no_setup,
-                        ssh_config=not no_ssh_config, confirm=confirm,
+                        fast=fast, ssh_config=not no_ssh_config, confirm=confirm,
                         dryrun=dryrun, on_event=ui.engine_event, keep_runtime=not detach,
                         show_plan=not yes or ui.interactive)
     except KeyboardInterrupt:

@@ -141,6 +141,7 @@ def launch(
     down: bool = False,
     retry_until_up: bool = False,
     no_setup: bool = False,
+    fast: bool = False,
     ssh_config: bool = True,
     confirm: Callable[[Any], bool] | None = None,
     dryrun: bool = False,
@@ -149,6 +150,7 @@ def launch(
     show_plan: bool = True,
 ) -> LaunchResult:
     """Provision (or reuse / restart) `cluster`, sync, set autostop, submit the task's job.
+    `fast`: on a cluster that is already UP, skip file mounts and setup.
 
     Streaming logs is left to the caller (it owns stdout): the result carries the job id.
     """
@@ -164,7 +166,8 @@ def launch(
         plan = comp.build_plan(task, cluster)
         result.notes.append(comp.render_plan(plan))
         return result
-    if existing is not None and existing.status == reg.UP:
+    reused = existing is not None and existing.status == reg.UP
+    if reused:
         check_fits(task, existing)
     elif existing is not None and existing.status == reg.STOPPED:
         check_fits(task, existing)
@@ -185,7 +188,7 @@ def launch(
             rt.install_agent()
             if task.workdir:
                 rt.sync_workdir(task.workdir)
-            if task.file_mounts:
+            if task.file_mounts and not (fast and reused):
                 rt.sync_file_mounts(task.file_mounts)
         setting = ops.resolve_autostop(idle_minutes, down, _task_autostop(task))
         if setting is not None and not (setting.idle_minutes < 0 and c.autostop < 0):
@@ -193,7 +196,7 @@ def launch(
                              store=store, runtime=rt)
         if not cluster_only and jl.has_work(task):
             with ui.phase("Submitting job"):
-                result.job_id = rt.submit(jl.job_spec(task, c, run_setup=not no_setup))
+                result.job_id = rt.submit(jl.job_spec(task, c, run_setup=not (no_setup or (fast and reused))))
     except BaseException:
         rt.close()
         raise
