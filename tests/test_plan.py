@@ -237,9 +237,11 @@ def test_missing_local_sources_and_bucket_mounts_fail_at_plan_time(tmp_path, mon
     assert build_plan(load_task_from_text(ok, filename="ok.yaml"), cluster="src", render=False).tasks
 
     bad = ("resources:\n  infra: local\nworkdir: ./nope\nfile_mounts:\n  /data: s3://bucket/path\n"
-           "  ~/gone.txt: ./gone.txt\nrun: ls\n")
+           "  ~/gone.txt: ./gone.txt\n  /ckpt:\n    name: my-ckpts\n    mode: MOUNT\nrun: ls\n")
     with pytest.raises(SpecError) as err:
         build_plan(load_task_from_text(bad, filename="bad.yaml"), cluster="src", render=False)
     assert [(i.file, i.field) for i in err.value.issues] == [
-        ("bad.yaml", "workdir"), ("bad.yaml", "file_mounts./data"), ("bad.yaml", "file_mounts.~/gone.txt")]
+        ("bad.yaml", "workdir"), ("bad.yaml", "file_mounts./data"), ("bad.yaml", "file_mounts.~/gone.txt"),
+        ("bad.yaml", "file_mounts./ckpt")]
     assert "s3://bucket/path" in str(err.value) and "./gone.txt does not exist" in str(err.value)
+    assert "bucket storage (my-ckpts)" in str(err.value)
