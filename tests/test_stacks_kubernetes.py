@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
+import time
 
 import pytest
 import yaml
@@ -119,3 +122,50 @@ def test_credentials_from_kubeconfig(monkeypatch, tmp_path):
     cfg.write_text(yaml.safe_dump({"contexts": [{"name": "kind-dev"}, {"name": "gke_p_z_c"}], "current-context": "kind-dev"}))
     report = get("kubernetes").check_credentials()
     assert report.enabled and report.details == {"contexts": ["kind-dev", "gke_p_z_c"], "current": "kind-dev"}
+
+
+PORT_FORWARD = '''#!{python}
+# Stands in for `kubectl port-forward` (no Kubernetes cluster here): listens on 127.0.0.1, says
+# so the way kubectl does, and forwards each connection to the node's real sshd.
+import socket, sys, threading
+target = ({address!r}, {port})
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+open({args_file!r}, "w").write(" ".join(sys.argv[1:]))
+print(f"Forwarding from 127.0.0.1:{{srv.getsockname()[1]}} -> 22", flush=True)
+def pipe(a, b):
+    while data := a.recv(65536):
+        b.sendall(data)
+    b.shutdown(socket.SHUT_WR)
+while True:
+    client, _ = srv.accept()
+    upstream = socket.create_connection(target)
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+'''
+
+
+def test_port_forward_proxy_carries_a_real_ssh_session(tmp_path, monkeypatch):
+    """The pod's ProxyCommand (`python -m skyc.stacks.kubernetes proxy`) relays SSH through
+    kubectl port-forward; here a real sshd node sits behind a stand-in for kubectl."""
+    from skyc.runtime.cluster import ClusterRuntime
+    from skyc.stacks.kubernetes import proxy_command
+    from tests.nodes import local_cluster, procs_with
+
+    with local_cluster(1) as inv:
+        head = inv.head
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        kubectl = bin_dir / "kubectl"
+        args_file = tmp_path / "kubectl-args"
+        kubectl.write_text(PORT_FORWARD.format(python=sys.executable, address=head.private_ip, port=head.ssh_port,
+                                               args_file=str(args_file)))
+        kubectl.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        via_pod = head.model_copy(update={"proxy_command": proxy_command("kind-dev", "skyc", "train-head")})
+        with ClusterRuntime(inv.model_copy(update={"nodes": [via_pod]})) as rt:
+            assert rt.head.run("echo through-the-pod; echo $HOME").text.split() == ["through-the-pod", head.home]
+        assert args_file.read_text() == "--context kind-dev port-forward -n skyc pod/train-head :22 --address 127.0.0.1"
+    deadline = time.monotonic() + 10  # the SSH client ends the relay with SIGTERM; it then stops kubectl
+    while procs_with(str(kubectl).encode()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert procs_with(str(kubectl).encode()) == []

@@ -312,9 +312,21 @@ def proxy_command(context: str | None, ns: str, pod: str) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the parent dies (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the relay's signal handlers still stop it on a normal close
+
+
 def _proxy(context: str | None, ns: str, pod: str, port: int = 22) -> int:
     """Run `kubectl port-forward` to a free local port and relay stdin/stdout to it."""
     import shutil
+    import signal
     import socket
     import subprocess
     import threading
@@ -326,7 +338,12 @@ def _proxy(context: str | None, ns: str, pod: str, port: int = 22) -> int:
     cmd = [kubectl, "port-forward", "-n", ns, f"pod/{pod}", f":{port}", "--address", "127.0.0.1"]
     if context:
         cmd[1:1] = ["--context", context]
-    fwd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    # SSH clients end a ProxyCommand with a signal (Paramiko SIGTERM, OpenSSH SIGHUP): exit through
+    # `finally` so the port-forward goes too, and have the kernel end it if this process is killed.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    fwd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+                           preexec_fn=_die_with_parent)
     try:
         line = fwd.stdout.readline() if fwd.stdout else ""
         m = re.search(r"127\.0\.0\.1:(\d+)", line)
