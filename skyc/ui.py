@@ -60,7 +60,12 @@ class UI:
         if not self.interactive:
             return
         kind = event.get("kind")
+        typ = event.get("type") or ""
+        if typ == "pulumi:pulumi:Stack" or typ.startswith("pulumi:providers:"):
+            return  # the stack itself and provider plugins are not part of the cluster
         name = event.get("name") or ""
+        if typ:
+            name = f"{typ.rsplit(':', 1)[-1]} {name}"  # e.g. "Instance head"
         op = event.get("op") or ""
         if kind == "resource_pre" and op not in ("same", "read", "refresh") and self._status is not None:
             self._status.update(f"{op} {name}...")
