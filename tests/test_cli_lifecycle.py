@@ -148,6 +148,9 @@ def test_bad_input_is_one_clear_line(env, task_dir):
     r = skyc(env, "autostop", "x", "-i", "3", "--cancel")
     assert r.returncode == 2
     assert skyc(env, "down", "-y", "nosuch").returncode == 1
+    for cmd in ("stop", "down"):  # an unknown name fails before any question is asked
+        r = skyc(env, cmd, "nosuch")
+        assert r.returncode == 1 and "no cluster named 'nosuch'" in r.stderr and "?" not in r.stdout
     (task_dir / "nowork.yaml").write_text("resources:\n  infra: local\nworkdir: ./nope\nrun: ls\n")
     r = skyc(env, "launch", "-y", "-c", "x2", "nowork.yaml", cwd=str(task_dir))
     assert r.returncode == 1 and "workdir: ./nope does not exist" in r.stderr

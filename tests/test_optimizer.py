@@ -171,6 +171,11 @@ def test_too_many_gpus_names_the_largest_offer(cat):
     closest = str(err.value).split("closest: ", 1)[1].split("; ")
     # Usable infra first, cheapest first among it; lambda is cheaper but not enabled here.
     assert [c.split(" on ")[1].split("/")[0] for c in closest] == ["gcp", "aws", "lambda"]
+    # With nothing enabled, clouds skyc can provision still come before catalog-only ones.
+    with pytest.raises(ResourcesUnavailableError, match=r"largest is A100:8 on gcp") as err:
+        optimize(single(accelerator=acc("A100", 16)), 1, cat, set())
+    closest = str(err.value).split("closest: ", 1)[1].split("\n")[0].split("; ")
+    assert [c.split(" on ")[1].split("/")[0] for c in closest] == ["gcp", "aws", "lambda"]
 
 
 def test_catalog_quirks(cat):

@@ -26,6 +26,23 @@ def _names(names: tuple[str, ...], all_: bool) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _require_known(names: list[str], *, stacks_too: bool = False) -> None:
+    """Fail before asking anything when a named cluster does not exist (`down` also takes a
+    stack the registry lost)."""
+    from skyc import registry as reg
+    from skyc.errors import ClusterNotFoundError
+
+    store = reg.Registry()
+    missing = [n for n in names if store.get(n) is None]
+    if missing and stacks_too:
+        from skyc.stacks.engine import Engine
+
+        stacks = set(Engine().stacks())
+        missing = [n for n in missing if n not in stacks]
+    if missing:
+        raise ClusterNotFoundError(f"no cluster named {', '.join(map(repr, missing))}; `skyc status` lists clusters")
+
+
 def _each(names: list[str], fn, done: str) -> int:
     """Run fn per cluster; report each; exit 1 if any failed (the others still run)."""
     from skyc.errors import SkycError
@@ -53,6 +70,7 @@ def stop(clusters, all_, yes) -> int:
     from skyc.lifecycle import ops
 
     names = _names(clusters, all_)
+    _require_known(names)
     if names and not yes and not click.confirm(f"Stop {', '.join(names)}?", default=True):
         return 1
     return _each(names, lambda n, ui: ops.stop(n, on_event=ui.engine_event), "stopped")
@@ -94,6 +112,7 @@ def down(clusters, all_, yes, purge) -> int:
     if not names:
         click.echo("No clusters to tear down.")
         return 0
+    _require_known(names, stacks_too=True)
     if not yes and not click.confirm(f"Tear down {', '.join(names)}? Everything on them is deleted.", default=True):
         return 1
     return _each(names, lambda n, ui: ops.down(n, purge=purge, on_event=ui.engine_event), "terminated")

@@ -335,6 +335,8 @@ def optimize(choice: ResourceChoice, num_nodes: int, catalog: Any, enabled: set[
 
 def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, enabled: set[str],
                        rejected: list[Placement], misses: list[Offer]) -> None:
+    from skyc.stacks import registry
+
     for r in choice.candidates:
         if r.accelerator and catalog.canonical_accelerator(r.accelerator.name) is None:
             known = sorted(set(catalog.accelerator_names.values()))
@@ -361,15 +363,18 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
         same = [o for o in misses if o.accelerator and o.accelerator.lower() == r.accelerator.name.lower()]
         if same:
             counts = sorted({o.accelerator_count for o in same})
-            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, -(o.price or o.spot_price or 1e9)))
+            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, o.cloud in registry.PROVIDERS,
+                                           -(o.price or o.spot_price or 1e9)))
             if r.accelerator.count > counts[-1]:
                 lines[0] = f"no {r.accelerator}; largest is {top.accelerator}:{count_str(top.accelerator_count)} " \
                            f"on {top.cloud} {top.instance_type}"
             else:
                 lines[0] = f"no {r.accelerator}; {top.accelerator} comes in counts " \
                            f"{', '.join(count_str(c) for c in counts)}"
-    # Closest first: usable infra before the rest, then the most accelerators, then the price.
-    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, -sum(p.accelerators.values()), p.sort_key()))[:3]
+    # Closest first: enabled infra, then infra skyc can provision (the catalog lists more clouds),
+    # then the most accelerators, then the price.
+    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, p.cloud not in registry.PROVIDERS,
+                                           -sum(p.accelerators.values()), p.sort_key()))[:3]
     if near:
         lines.append("closest: " + "; ".join(f"{p.describe()} ${p.hourly_price:.2f}/h ({p.reason})" for p in near))
     if rejected and all(p.reason.endswith("not enabled") for p in rejected):
