@@ -40,6 +40,9 @@ def test_status_with_50_clusters(skyc_home, tmp_path):
     table = skyc(env, "status").stdout
     assert table.count("\n") >= 51 and "10m (down)" in table
     assert [r["name"] for r in json.loads(skyc(env, "status", "c1*", "-o", "json").stdout)] == [f"c{i}" for i in range(10, 20)]
+    named = skyc(env, "status", "c00", "nosuch").stdout
+    assert "c00" in named and "c01" not in named and named.rstrip().endswith("Cluster(s) not found: nosuch.")
+    assert skyc(env, "status", "nosuch").stdout.strip() == "Cluster(s) not found: nosuch."
     # Fast: the whole process, measured as the user feels it (printed, not asserted).
     t = time.perf_counter()
     skyc(env, "status")

@@ -110,7 +110,7 @@ def status(clusters, refresh, output) -> int:
 
     now = time.time()
     if not rows:
-        click.echo("No existing clusters.")
+        click.echo(f"Cluster(s) not found: {', '.join(clusters)}." if clusters else "No existing clusters.")
     else:
         body = [
             [c.name, c.infra, c.resources_str, str(c.num_nodes), c.status,
@@ -119,6 +119,9 @@ def status(clusters, refresh, output) -> int:
             for c in rows
         ]
         click.echo(_table(["NAME", "INFRA", "RESOURCES", "NODES", "STATUS", "$/H", "UPTIME", "AUTOSTOP"], body))
+    missing = [n for n in clusters if not any(c.name == n for c in rows) and not any(ch in n for ch in "*?[")]
+    if missing and rows:
+        click.echo(f"Cluster(s) not found: {', '.join(missing)}.")
     ctl = daemon.status()
     if ctl["running"]:
         click.echo(f"\nController: running (pid {ctl['pid']}, log {daemon.log_path()})")
