@@ -187,7 +187,7 @@ def test_launch_fails_over_to_the_next_placement(env, tmp_path, skyc_home):
     assert ssh_pool.claims() == []  # the failed placement holds no host
 
 
-def test_relaunch_runs_changed_setup_unless_fast(env, task_dir):
+def test_relaunch_fast_and_git_workdirs(env, task_dir):
     assert skyc(env, "launch", "-y", "-c", "again", "hello.yaml", cwd=str(task_dir)).returncode == 0
     changed = HELLO.replace('echo "setup-ran"', 'echo "setup-changed"')
     (task_dir / "changed.yaml").write_text(changed)
@@ -195,3 +195,15 @@ def test_relaunch_runs_changed_setup_unless_fast(env, task_dir):
     assert r.returncode == 0 and "hello from rank 0" in r.stdout and "setup-changed" not in r.stdout
     r = skyc(env, "launch", "-y", "-c", "again", "changed.yaml", cwd=str(task_dir))
     assert r.returncode == 0 and "setup-changed" in r.stdout  # the setup's hash changed: it runs again
+    # A git workdir from the task file, then from --git-url/--git-ref; SkyPilot's GIT_* envs are set.
+    src = task_dir / "src"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    (src / "f.txt").write_text("from-git\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-C", str(src)]
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "one"], check=True)
+    (task_dir / "git.yaml").write_text(f"workdir:\n  url: file://{src}\nrun: cat f.txt; echo url=$GIT_URL\n")
+    r = skyc(env, "launch", "-y", "-c", "again", "git.yaml", cwd=str(task_dir))
+    assert r.returncode == 0 and "from-git" in r.stdout and f"url=file://{src}" in r.stdout, r.stderr
+    r = skyc(env, "exec", "again", "--git-url", f"file://{src}", "--git-ref", "main", "echo branch=$GIT_BRANCH")
+    assert r.returncode == 0 and "branch=main" in r.stdout, r.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from skyc.errors import NodeConnectionError, ProviderError, SpecError
-from skyc.runtime import jobs
+from skyc.runtime import jobs, sync
 from skyc.runtime.cluster import ClusterRuntime, JobSpec, exit_code_for
 from skyc.stacks import local_node
 from tests.nodes import local_cluster, procs_with
@@ -202,6 +202,64 @@ def test_git_workdir_from_a_local_repo(rt, cluster2, tmp_path):
     rt.sync_workdir({"url": f"file://{bare}", "ref": "main"})
     for node in cluster2.nodes:
         assert (Path(node.home) / "sky_workdir" / "f.txt").read_text() == "v2"
+
+
+def _bare_repo(tmp_path: Path, text: str) -> Path:
+    src = tmp_path / "src"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    (src / "f.txt").write_text(text)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-C", str(src)]
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "one"], check=True)
+    bare = tmp_path / "repo.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True)
+    return bare
+
+
+def test_private_git_workdir_over_ssh_with_the_tasks_key(rt, cluster2, tmp_path):
+    """The git host is another real sshd node that only the key in GIT_SSH_KEY may use."""
+    with local_cluster(1, cluster="githost") as host_inv:
+        host = host_inv.head
+        bare = _bare_repo(Path(host.home), "private")
+        url = f"ssh://{host.ssh_user}@{host.private_ip}:{host.ssh_port}{bare}"
+        with pytest.raises(sync.SyncError, match="failed on node head: .*(Permission denied|Could not read)"):
+            rt.sync_workdir({"url": url})  # no key: the host refuses
+        key = Path(host_inv.ssh_private_key).read_text()
+        rt.sync_workdir({"url": url}, secrets={"GIT_SSH_KEY": key})
+        for node in cluster2.nodes:
+            assert (Path(node.home) / "sky_workdir" / "f.txt").read_text() == "private"
+            assert not (Path(node.home) / sync.GIT_SSH_KEY_FILE).exists()  # the key does not stay behind
+
+
+def test_git_token_goes_as_a_header_from_a_file(rt, cluster2, tmp_path):
+    """An HTTP git host sees the token in an Authorization header; no file keeps it afterwards."""
+    import base64
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Host(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(sync.SyncError, match="failed on node"):
+            rt.sync_workdir({"url": f"http://127.0.0.1:{server.server_port}/repo.git"},
+                            secrets={"GIT_TOKEN": "tok-123"})
+    finally:
+        server.shutdown()
+    expected = "Basic " + base64.b64encode(b"x-access-token:tok-123").decode()
+    assert seen and set(seen) == {expected}  # every node, every request
+    for node in cluster2.nodes:
+        assert not (Path(node.home) / sync.GIT_AUTH_CONFIG).exists()
 
 
 def test_agent_install_is_skipped_when_current(rt, cluster2):

@@ -24,6 +24,8 @@ def task_options(f: Callable) -> Callable:
         click.option("--use-spot/--no-use-spot", default=None, help="Use spot capacity."),
         click.option("--num-nodes", type=click.IntRange(min=1), help="Number of nodes."),
         click.option("--workdir", type=click.Path(file_okay=False), help="Directory synced to ~/sky_workdir."),
+        click.option("--git-url", help="Clone this git repository as the workdir (instead of a directory)."),
+        click.option("--git-ref", help="Branch, tag or commit of --git-url."),
         click.option("-n", "--name", "task_name", help="Task name."),
     ]
     for opt in reversed(opts):
@@ -38,7 +40,7 @@ def overrides_from(kw: dict):
         envs=tuple(kw.pop("envs", ()) or ()), env_file=kw.pop("env_file", None), secrets=tuple(kw.pop("secrets", ()) or ()),
         gpus=kw.pop("gpus", None), cpus=kw.pop("cpus", None), memory=kw.pop("memory", None), infra=kw.pop("infra", None),
         use_spot=kw.pop("use_spot", None), num_nodes=kw.pop("num_nodes", None), workdir=kw.pop("workdir", None),
-        name=kw.pop("task_name", None),
+        git_url=kw.pop("git_url", None), git_ref=kw.pop("git_ref", None), name=kw.pop("task_name", None),
     )
 
 

@@ -28,6 +28,8 @@ class Overrides:
     use_spot: bool | None = None
     num_nodes: int | None = None
     workdir: str | None = None
+    git_url: str | None = None
+    git_ref: str | None = None
     name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,18 +88,45 @@ def load_tasks(words, ov: Overrides) -> list[Any]:
         if kw:
             t = spec.apply_overrides(t, **kw)
         extra = {}
+        if ov.workdir is not None and ov.git_url is not None:
+            raise UsageError("--workdir and --git-url both set the workdir; give one")
+        if ov.git_ref is not None and ov.git_url is None:
+            raise UsageError("--git-ref needs --git-url")
         if ov.workdir is not None:
             extra["workdir"] = ov.workdir
+        if ov.git_url is not None:
+            extra["workdir"] = spec.WorkdirGit(url=ov.git_url, ref=ov.git_ref)
         if ov.name is not None:
             extra["name"] = ov.name
         if extra:
             t = t.model_copy(update=extra)
+        t = with_git_credentials(t)
         missing = t.missing_secrets()
         if missing:
             raise UsageError(f"secret(s) {', '.join(missing)} have no value; pass --secret {missing[0]}=VALUE "
                              f"(or export {missing[0]} and pass --secret {missing[0]})")
         out.append(t)
     return out
+
+
+def with_git_credentials(task: Any) -> Any:
+    """A git workdir takes this machine's GIT_TOKEN and the key at GIT_SSH_KEY_PATH as the task's
+    secrets GIT_TOKEN / GIT_SSH_KEY (as SkyPilot): they clone on the nodes and stay redacted."""
+    import os
+
+    if isinstance(task.workdir, str) or task.workdir is None:
+        return task
+    found = {}
+    if os.environ.get("GIT_TOKEN"):
+        found["GIT_TOKEN"] = os.environ["GIT_TOKEN"]
+    key_path = os.environ.get("GIT_SSH_KEY_PATH")
+    if key_path:
+        try:
+            found["GIT_SSH_KEY"] = Path(key_path).expanduser().read_text()
+        except OSError as e:
+            raise UsageError(f"GIT_SSH_KEY_PATH={key_path}: {e.strerror}") from None
+    found = {k: v for k, v in found.items() if k not in task.secrets}  # the task's own values win
+    return task.model_copy(update={"secrets": {**task.secrets, **found}}) if found else task
 
 
 def single_task(tasks: list[Any], what: str) -> Any:

@@ -38,7 +38,7 @@ def job_spec(task: Any, cluster: reg.Cluster, *, run_setup: bool):
         name=task.name,
         run=task.run,
         setup=task.setup if run_setup else None,
-        envs=dict(task.envs),
+        envs={**_git_envs(task), **task.envs},
         secrets=dict(task.secrets),
         num_nodes=task.num_nodes,
         accelerators=accelerators_of(task),
@@ -48,6 +48,14 @@ def job_spec(task: Any, cluster: reg.Cluster, *, run_setup: bool):
         zone=cluster.zone,
         run_setup=run_setup,
     )
+
+
+def _git_envs(task: Any) -> dict[str, str]:
+    if task.workdir is None or isinstance(task.workdir, str):
+        return {}
+    from skyc.runtime.sync import git_envs
+
+    return git_envs(task.workdir.model_dump(exclude_none=True))
 
 
 def has_work(task: Any) -> bool:

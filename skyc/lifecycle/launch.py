@@ -187,7 +187,7 @@ def launch(
         with ui.phase("Preparing nodes"):
             rt.install_agent()
             if task.workdir:
-                rt.sync_workdir(task.workdir)
+                rt.sync_workdir(task.workdir, secrets=task.secrets)
             if task.file_mounts and not (fast and reused):
                 rt.sync_file_mounts(task.file_mounts)
         setting = ops.resolve_autostop(idle_minutes, down, _task_autostop(task))
@@ -238,7 +238,7 @@ def exec_(entrypoint: tuple[str, ...], cluster: str, overrides: comp.Overrides, 
     try:
         if task.workdir:
             with ui.phase("Syncing workdir"):
-                rt.sync_workdir(task.workdir)
+                rt.sync_workdir(task.workdir, secrets=task.secrets)
         job_id = rt.submit(jl.job_spec(task, c, run_setup=False))
     except BaseException:
         rt.close()

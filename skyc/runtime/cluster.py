@@ -81,19 +81,26 @@ class ClusterRuntime:
     def _opts(self) -> sync.SSHOptions:
         return self.pool.ssh_options()
 
-    def sync_workdir(self, workdir: str | dict, *, mirror: bool = False) -> None:
-        """rsync a local dir (or clone {url, ref}) into ~/sky_workdir on every node."""
+    def sync_workdir(self, workdir: Any, *, mirror: bool = False, secrets: dict | None = None) -> None:
+        """rsync a local dir (or clone {url, ref}) into ~/sky_workdir on every node. A clone
+        authenticates with the task's GIT_TOKEN / GIT_SSH_KEY secrets when present."""
         checked = sync.check_workdir(workdir)
         if isinstance(checked, dict):
-            cmd = sync.git_checkout_command(checked["url"], checked.get("ref"))
+            secrets = secrets or {}
+            auth = sync.git_auth_files(secrets.get("GIT_TOKEN"), secrets.get("GIT_SSH_KEY"))
+            cmd = sync.git_checkout_command(checked["url"], checked.get("ref"), auth)
 
             def clone(node):
-                res = self.pool.get(node).run(cmd)
+                conn = self.pool.get(node)
+                for path, data in auth.items():
+                    conn.put(data, path, mode=0o600)
+                res = conn.run(cmd)
                 if res.exit_code != 0:
                     err = res.stderr.decode(errors="replace").strip().splitlines()
+                    cause = next((ln for ln in err if ln.startswith(("fatal:", "error:"))), err[-1] if err else "")
                     raise sync.SyncError(
                         f"git workdir {checked['url']} (ref {checked.get('ref') or 'HEAD'}) failed on node "
-                        f"{node.name}: {err[-1] if err else res.exit_code}"
+                        f"{node.name}: {cause or f'exit {res.exit_code}'}"
                     )
 
             sync.parallel(self.inventory.nodes, clone)

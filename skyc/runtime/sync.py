@@ -7,6 +7,7 @@ additive (no --delete) unless mirroring is asked for.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shlex
@@ -15,7 +16,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from skyc import paths
 from skyc.errors import MissingDependencyError, NodeConnectionError, ProviderError, SkycError, SpecError
@@ -154,6 +155,8 @@ def parallel(nodes: list[NodeInfo], fn) -> None:
 
 def check_workdir(workdir: Any) -> Path | dict:
     """Validate a workdir before anything runs: an existing directory, or {url, ref}."""
+    if hasattr(workdir, "model_dump"):  # the task's git form
+        workdir = workdir.model_dump(exclude_none=True)
     if isinstance(workdir, dict):
         if not workdir.get("url"):
             raise SpecError("workdir: the git form needs a `url` (and optionally a `ref`)")
@@ -172,21 +175,50 @@ def sync_workdir(opts: SSHOptions, workdir: Path, *, mirror: bool = False, compr
     )
 
 
-def git_checkout_command(url: str, ref: str | None) -> str:
-    """Shell run on each node: clone (or update) the repo in ~/sky_workdir and check out `ref`."""
+GIT_SSH_KEY_FILE = ".skyc/git_ssh_key"
+GIT_AUTH_CONFIG = ".skyc/git_auth.gitconfig"
+
+
+def git_auth_files(token: str | None, ssh_key: str | None) -> dict[str, bytes]:
+    """Files (0600, under the node's home) that let a clone authenticate without the secret
+    appearing on a command line: the SSH key, and a git config sending the token as a header."""
+    files = {}
+    if ssh_key:
+        files[GIT_SSH_KEY_FILE] = ssh_key.rstrip("\n").encode() + b"\n"
+    if token:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        files[GIT_AUTH_CONFIG] = f"[http]\n\textraHeader = Authorization: Basic {basic}\n".encode()
+    return files
+
+
+def git_checkout_command(url: str, ref: str | None, auth: Iterable[str] = ()) -> str:
+    """Shell run on each node: clone (or update) the repo in ~/sky_workdir and check out `ref`,
+    authenticating with the `git_auth_files` named in `auth`, which are removed afterwards."""
     q = shlex.quote
+    env = ""
+    if GIT_SSH_KEY_FILE in auth:
+        # The git host is the user's, not a cluster node: its key is learnt on first use.
+        env += (f'export GIT_SSH_COMMAND="ssh -i $HOME/{GIT_SSH_KEY_FILE} -o IdentitiesOnly=yes '
+                '-o StrictHostKeyChecking=accept-new -o BatchMode=yes"; ')
+    if GIT_AUTH_CONFIG in auth:
+        env += f'export GIT_CONFIG_GLOBAL="$HOME/{GIT_AUTH_CONFIG}"; '
     head = (
         f"mkdir -p ~/{REMOTE_WORKDIR} && cd ~/{REMOTE_WORKDIR} && "
         "{ git rev-parse --git-dir >/dev/null 2>&1 || git init -q; } && "
         f"{{ git remote set-url origin {q(url)} 2>/dev/null || git remote add origin {q(url)}; }} && "
     )
     if ref:
-        return head + (
+        body = head + (
             "git fetch -q --force --tags origin '+refs/heads/*:refs/remotes/origin/*' && "
             f"rev=$(git rev-parse -q --verify {q('origin/' + ref + '^{commit}')} || git rev-parse -q --verify {q(ref + '^{commit}')}) && "
             'git checkout -q --force --detach "$rev"'
         )
-    return head + "git fetch -q --force origin HEAD && git checkout -q --force --detach FETCH_HEAD"
+    else:
+        body = head + "git fetch -q --force origin HEAD && git checkout -q --force --detach FETCH_HEAD"
+    if not auth:
+        return body
+    cleanup = " ".join(q(f) for f in sorted(auth))
+    return f"{env}( {body} ); rc=$?; cd && rm -f {cleanup}; exit $rc"
 
 
 def git_envs(workdir: dict) -> dict[str, str]:
