@@ -33,6 +33,10 @@ def test_resolve_autostop_rules():
     yaml_cfg = resolve_autostop(None, False, AutostopConfig(idle_minutes=7, down=True, wait_for="jobs"))
     assert (yaml_cfg.idle_minutes, yaml_cfg.down, yaml_cfg.wait_for) == (7, True, "jobs")
     assert resolve_autostop(None, False, AutostopConfig(enabled=False)).idle_minutes == -1
+    # --wait-for beats the task's setting and applies to -i and --down alike
+    assert resolve_autostop(None, False, AutostopConfig(idle_minutes=7, wait_for="jobs"), "none").wait_for == "none"
+    assert resolve_autostop(5, False, None, "jobs").wait_for == "jobs"
+    assert resolve_autostop(None, True, None, "none").wait_for == "none"
 
 
 def test_controller_single_instance_and_exits_when_idle(skyc_home, monkeypatch):

@@ -34,6 +34,8 @@ def _check_name(name: str | None) -> str:
 @click.option("-d", "--detach-run", "detach", is_flag=True, help="Return once the job is submitted.")
 @click.option("-i", "--idle-minutes-to-autostop", "idle_minutes", type=int, help="Stop after this many idle minutes.")
 @click.option("--down", is_flag=True, help="Tear down (not stop) when idle; alone: after 1 idle minute.")
+@click.option("--wait-for", type=click.Choice(["jobs_and_ssh", "jobs", "none"]),
+              help="What counts as activity for autostop (default jobs_and_ssh).")
 @click.option("--dryrun", is_flag=True, help="Show the plan only.")
 @click.option("-r", "--retry-until-up", is_flag=True, help="Keep retrying when every placement fails.")
 @click.option("--no-setup", is_flag=True, help="Skip the task's setup.")
@@ -41,7 +43,7 @@ def _check_name(name: str | None) -> str:
 @click.option("--no-ssh-config", is_flag=True, help="Do not write ~/.ssh/config entries.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", hidden=True)
 @task_options
-def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_until_up, no_setup, fast,
+def launch(entrypoint, cluster, yes, detach, idle_minutes, down, wait_for, dryrun, retry_until_up, no_setup, fast,
            no_ssh_config, output, **task_kw) -> int:
     """Launch a cluster and run a task YAML or shell command on it."""
     from skyc.lifecycle import compile as comp
@@ -62,7 +64,7 @@ def launch(entrypoint, cluster, yes, detach, idle_minutes, down, dryrun, retry_u
     try:
         res = do_launch(tuple(entrypoint), name, overrides_from(task_kw), ui=ui, detach=detach,
                         idle_minutes=idle_minutes, down=down, retry_until_up=retry_until_up, no_setup=no_setup,
-                        fast=fast, ssh_config=not no_ssh_config, confirm=confirm,
+                        fast=fast, wait_for=wait_for, ssh_config=not no_ssh_config, confirm=confirm,
                         dryrun=dryrun, on_event=ui.engine_event, keep_runtime=not detach,
                         show_plan=not yes or ui.interactive)
     except KeyboardInterrupt:

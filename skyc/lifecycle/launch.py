@@ -142,6 +142,7 @@ def launch(
     retry_until_up: bool = False,
     no_setup: bool = False,
     fast: bool = False,
+    wait_for: str | None = None,
     ssh_config: bool = True,
     confirm: Callable[[Any], bool] | None = None,
     dryrun: bool = False,
@@ -190,7 +191,7 @@ def launch(
                 rt.sync_workdir(task.workdir, secrets=task.secrets)
             if task.file_mounts and not (fast and reused):
                 rt.sync_file_mounts(task.file_mounts)
-        setting = ops.resolve_autostop(idle_minutes, down, _task_autostop(task))
+        setting = ops.resolve_autostop(idle_minutes, down, _task_autostop(task), wait_for)
         if setting is not None and not (setting.idle_minutes < 0 and c.autostop < 0):
             ops.set_autostop(cluster, setting.idle_minutes, down=setting.down, wait_for=setting.wait_for,
                              store=store, runtime=rt)

@@ -97,19 +97,22 @@ class AutostopSetting:
     wait_for: str = "jobs_and_ssh"
 
 
-def resolve_autostop(idle_minutes: int | None, down: bool, task_autostop: Any = None) -> AutostopSetting | None:
+def resolve_autostop(idle_minutes: int | None, down: bool, task_autostop: Any = None,
+                     wait_for: str | None = None) -> AutostopSetting | None:
     """What launch/start should set: `-i` beats the task's `resources.autostop`; `--down` alone
-    means 1 minute; 0 is raised to 1 (SkyPilot). None = leave an existing setting untouched."""
+    means 1 minute; 0 is raised to 1 (SkyPilot); `wait_for` (flag) beats the task's.
+    None = leave an existing setting untouched."""
     if idle_minutes is not None:
         if idle_minutes < 0:
             return AutostopSetting(-1)
-        return AutostopSetting(max(1, idle_minutes), down)
+        return AutostopSetting(max(1, idle_minutes), down, wait_for or "jobs_and_ssh")
     if down:
-        return AutostopSetting(1, True)
+        return AutostopSetting(1, True, wait_for or "jobs_and_ssh")
     if task_autostop is not None:
         if not task_autostop.enabled:
             return AutostopSetting(-1)
-        return AutostopSetting(max(1, task_autostop.idle_minutes), task_autostop.down, task_autostop.wait_for)
+        return AutostopSetting(max(1, task_autostop.idle_minutes), task_autostop.down,
+                               wait_for or task_autostop.wait_for)
     return None
 
 
