@@ -6,6 +6,8 @@ import json
 
 import click
 
+from skyc.cli.options import output_option
+
 from skyc.errors import UsageError
 
 
@@ -34,7 +36,7 @@ def gpus() -> None:
 @click.argument("accelerator", required=False)
 @click.option("--infra", help="Only this cloud[/region].")
 @click.option("--all-regions", is_flag=True, help="One row per region (needs ACCELERATOR).")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_option
 def gpus_list(accelerator: str | None, infra: str | None, all_regions: bool, output: str) -> int:
     """List accelerators (NAME[:COUNT]) with the cheapest on-demand and spot price per cloud."""
     from skyc.compiler.catalog import load_catalog
@@ -116,7 +118,7 @@ def catalog_reset() -> int:
 
 
 @click.command("check")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_option
 @click.option("--offline", is_flag=True, help="Show what planning with --offline assumes.")
 def check(output: str, offline: bool) -> int:
     """Which infra is enabled (credentials found, no network calls) and how to enable the rest."""

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from skyc.cli.options import output_option
+
 
 def _echo_json(value) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
@@ -27,7 +29,7 @@ def state() -> None:
 
 
 @state.command("list")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_option
 def list_cmd(output: str) -> int:
     """Every stack (cluster or service): backend, last update, resources, $/h."""
     from skyc.registry import hourly_prices
@@ -50,7 +52,7 @@ def list_cmd(output: str) -> int:
 
 @state.command("history")
 @click.argument("name")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_option
 def history_cmd(name: str, output: str) -> int:
     """Each update of stack NAME: when, who, what changed, result (newest first)."""
     from skyc.stacks import audit
@@ -80,7 +82,7 @@ def export_cmd(name: str) -> int:
 
 @click.command("refresh")
 @click.argument("name")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_option
 def refresh(name: str, output: str) -> int:
     """Reconcile stack NAME with reality and report what drifted (e.g. a node gone)."""
     from skyc.stacks import audit

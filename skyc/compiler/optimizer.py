@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from skyc.compiler.catalog.offers import Offer, count_str
+from skyc.compiler.catalog.offers import Offer, PlacementText, count_str
 from skyc.compiler.resources import ResourceChoice, Resources
 from skyc.errors import InfraNotEnabledError, ResourcesUnavailableError
 
@@ -64,7 +64,7 @@ class Blocked:
 
 
 @dataclass
-class Placement:
+class Placement(PlacementText):
     """One way to run the task: where, on what, at which price (per node and for all nodes)."""
 
     cloud: str
@@ -86,14 +86,6 @@ class Placement:
     @property
     def hourly_cost(self) -> float:
         return round(self.hourly_price * self.num_nodes, 6)
-
-    @property
-    def where(self) -> str:
-        return "/".join(p for p in (self.cloud, self.region, self.zone) if p)
-
-    @property
-    def accelerator_str(self) -> str:
-        return ", ".join(f"{k}:{count_str(v)}" for k, v in self.accelerators.items())
 
     def sort_key(self) -> tuple:
         return (self.hourly_cost, self.cloud, self.region or "", self.zone or "", self.instance_type)

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from skyc.compiler.catalog.offers import PlacementText
 from skyc.errors import InfraNotEnabledError, PlanError, UsageError
 from skyc.stacks.base import StackSpec
 
@@ -29,7 +30,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PlacementInfo(_Model):
+class PlacementInfo(_Model, PlacementText):
     """Where and on what a task runs; prices in USD/h (`hourly_price` per node, `hourly_cost` all nodes)."""
 
     cloud: str
@@ -44,15 +45,6 @@ class PlacementInfo(_Model):
     cpus: float | None = None
     memory: float | None = None
 
-    @property
-    def where(self) -> str:
-        return "/".join(p for p in (self.cloud, self.region, self.zone) if p)
-
-    @property
-    def accelerator_str(self) -> str:
-        from skyc.compiler.catalog.offers import count_str
-
-        return ", ".join(f"{k}:{count_str(v)}" for k, v in self.accelerators.items())
 
 
 class Alternative(PlacementInfo):

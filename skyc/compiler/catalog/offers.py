@@ -31,3 +31,15 @@ class Offer(NamedTuple):
 
 def count_str(count: float) -> str:
     return str(int(count)) if float(count).is_integer() else f"{count:g}"
+
+
+class PlacementText:
+    """Display helpers for anything with cloud, region, zone and accelerators."""
+
+    @property
+    def where(self) -> str:
+        return "/".join(p for p in (self.cloud, self.region, self.zone) if p)
+
+    @property
+    def accelerator_str(self) -> str:
+        return ", ".join(f"{k}:{count_str(v)}" for k, v in self.accelerators.items())
