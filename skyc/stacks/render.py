@@ -10,10 +10,12 @@ Also answers whether a real engine preview is possible here (`preview_available`
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import importlib.util
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 from skyc.stacks import registry
 from skyc.stacks.base import StackSpec
@@ -40,7 +42,7 @@ def render(spec: StackSpec, *, kept: bool = True) -> dict[str, Any]:
     if cached is not None:
         return cached
     program = provider.program(spec)
-    with _LOCK:
+    with _LOCK, _collector_paused():
         mocks, outputs = _run_mocked(program, spec.stack, provider)
     out = {
         "resources": sorted(mocks.recorded, key=lambda r: (r["type"], r["name"])),
@@ -161,6 +163,19 @@ def _plugin_installed(name: str) -> bool:
     from pathlib import Path
 
     return any(Path(r).is_dir() and any(Path(r).glob(f"resource-{name}-v*")) for r in roots)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A render allocates many short-lived objects next to the cloud SDKs' large module graphs;
+    cyclic collections in between rescan those graphs and took up to half the render time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run_mocked(program, stack: str, provider) -> tuple[Any, dict[str, Any]]:
