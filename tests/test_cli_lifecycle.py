@@ -207,3 +207,5 @@ def test_relaunch_fast_and_git_workdirs(env, task_dir):
     assert r.returncode == 0 and "from-git" in r.stdout and f"url=file://{src}" in r.stdout, r.stderr
     r = skyc(env, "exec", "again", "--git-url", f"file://{src}", "--git-ref", "main", "echo branch=$GIT_BRANCH")
     assert r.returncode == 0 and "branch=main" in r.stdout, r.stderr
+    r = skyc(env, "exec", "again", "--cpus", "64", "echo still-ran")
+    assert r.returncode == 0 and "still-ran" in r.stdout and "--cpus ignored by exec" in r.stderr

@@ -97,6 +97,11 @@ def exec_(cluster, entrypoint, detach, **task_kw) -> int:
 
     check_cluster_name(cluster)
     ui = UI()
+    ignored = [f"--{k.replace('_', '-')}" for k in ("cpus", "memory") if task_kw.get(k) is not None]
+    if ignored:  # the cluster exists: its machines are what they are (as SkyPilot's exec)
+        ui.note(f"Warning: {' and '.join(ignored)} ignored by exec; the job runs on {cluster}'s existing nodes.")
+        for flag in ("cpus", "memory"):
+            task_kw[flag] = None
     res = do_exec(tuple(entrypoint), cluster, overrides_from(task_kw), ui=ui, keep_runtime=not detach)
     if detach:
         ui.note(f"Job {res.job_id} submitted on {cluster}.")
