@@ -75,14 +75,13 @@ def plan(task_yaml: str, cluster: str | None, output: str, out: str | None, offl
         from skyc.stacks.engine import Engine
 
         engine = Engine()
-        keys = {"ssh_public_key": None, "ssh_host_key": None}  # filled by the engine at apply time
         for t in the_plan.tasks:
             t.base_version = engine.version(t.stack.stack)
             old = engine.last_spec(t.stack.stack) if t.base_version is not None else None
             if old is None:
                 t.action = "create"
             else:
-                t.action = "no-op" if old.model_copy(update=keys) == t.stack.model_copy(update=keys) else "update"
+                t.action = "no-op" if t.stack.with_keys_of(old) == old else "update"
         review = rv.Review(policy=pol.check_plan(the_plan, policy_file=policy_file))
         changed = any(t.action != "no-op" for t in the_plan.tasks)
     else:

@@ -387,8 +387,7 @@ def diff_against_state(
     old_spec = engine.last_spec(spec.stack)
     base_version = engine.version(spec.stack) if old_spec is not None else None
     if old_spec is not None and not spec.ssh_public_key:
-        # The engine fills the cluster's keys at apply time; the same keys are reused, so not a change.
-        spec = spec.model_copy(update={"ssh_public_key": old_spec.ssh_public_key, "ssh_host_key": old_spec.ssh_host_key})
+        spec = spec.with_keys_of(old_spec)
     if preview:
         steps = engine.preview(spec).get("steps") or []
         return make_diff(spec.stack, from_preview(steps), source="preview", base_version=base_version,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from skyc import paths
+from skyc.compiler.sources import bucket_source
 from skyc.errors import MissingDependencyError, NodeConnectionError, ProviderError, SkycError, SpecError
 from skyc.stacks.base import Inventory, NodeInfo
 
@@ -231,20 +232,16 @@ def git_envs(workdir: dict) -> dict[str, str]:
     return env
 
 
-def is_bucket(src: Any) -> bool:
-    return isinstance(src, dict) or (isinstance(src, str) and "://" in src)
-
-
 def sync_file_mounts(opts: SSHOptions, file_mounts: dict, *, compress: bool = False) -> None:
     """Copy local files/dirs to their remote paths on every node; bucket URIs are refused."""
     inv = opts.inventory
     plan: list[tuple[str, str, Path]] = []
     for dst, src in file_mounts.items():
-        if is_bucket(src):
-            shown = src if isinstance(src, str) else (src.get("source") or src.get("name"))
+        shown = bucket_source(src)
+        if shown is not None:
             raise ProviderError(
                 f"file_mounts {dst}: bucket storage ({shown}) is not supported on infra {inv.provider}; "
-                "use a local path or a cloud infra"
+                "use a local path (skyc mounts no buckets yet)"
             )
         path = Path(os.path.expanduser(str(src))).absolute()
         if not path.exists():

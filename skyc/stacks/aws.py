@@ -77,6 +77,13 @@ def ssh_cidr() -> str:
     return str(config.get("aws.ssh_cidr") or OPEN_CIDR)
 
 
+def _mocked_addresses(instance: str) -> dict[str, str]:
+    """The addresses an instance has under mocks, the same from the resource and the look-up."""
+    from skyc.stacks.render import fake_ip
+
+    return {"privateIp": fake_ip(instance, "10.0"), "publicIp": fake_ip(instance, "203.0")}
+
+
 class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, SupportsDiskTier, SupportsImages,
                   SupportsStopStart):
     name = "aws"
@@ -113,20 +120,16 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
         return []
 
     def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
-        from skyc.stacks.render import fake_ip
-
         if typ == "aws:ec2/instance:Instance":
-            return {"privateIp": fake_ip(name, "10.0"), "publicIp": fake_ip(name, "203.0"), "arn": f"arn:aws:ec2:::instance/{name}"}
+            return {**_mocked_addresses(name), "arn": f"arn:aws:ec2:::instance/{name}"}
         return None
 
     def mock_call(self, token: str, args: dict) -> dict | None:
-        from skyc.stacks.render import fake_ip
-
         if token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "name": "default-image"}
         if token == "aws:ec2/getInstance:getInstance":
             name = str(args.get("instanceId", "")).removesuffix("-id")  # mocked ids are "<name>-id"
-            return {"id": args.get("instanceId"), "privateIp": fake_ip(name, "10.0"), "publicIp": fake_ip(name, "203.0")}
+            return {"id": args.get("instanceId"), **_mocked_addresses(name)}
         if token == "aws:ec2/getVpc:getVpc":
             return {"id": "vpc-0default", "cidrBlock": "172.31.0.0/16"}
         if token == "aws:ec2/getSubnet:getSubnet":

@@ -45,6 +45,11 @@ class StackSpec(BaseModel):
     stopped: bool = False  # stop/start = `up` with this flag flipped
     options: dict[str, Any] = Field(default_factory=dict)  # provider-specific config
 
+    def with_keys_of(self, applied: "StackSpec") -> "StackSpec":
+        """This spec with the keys the engine filled into `applied` (they are reused, so a plan
+        compares equal to the applied spec when nothing else changed)."""
+        return self.model_copy(update={"ssh_public_key": applied.ssh_public_key, "ssh_host_key": applied.ssh_host_key})
+
 
 class NodeInfo(BaseModel):
     """One node of the inventory, as the runtime needs it."""
