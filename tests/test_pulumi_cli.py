@@ -102,35 +102,29 @@ esac''')
     assert pulumi_cli.find(build_if_missing=True)[2] == "cache"
 
 
-def test_prepare_root_writes_launcher_next_to_writable_binary(sandbox):
+def test_prepare_root_is_private_per_interpreter(sandbox):
     cached = _exe(pulumi_cli.cached_binary(), f"echo v{pulumi_cli.PINNED_VERSION}")
-    root = pulumi_cli.prepare_root(cached, python="/opt/venv/bin/python")
-    launcher = root / "bin" / pulumi_cli.LAUNCHER
-    assert (root / "bin" / "pulumi").resolve() == cached.resolve()
-    assert launcher.read_text() == '#!/bin/sh\nexec "/opt/venv/bin/python" -u -m pulumi.dynamic "$@"\n'
-    assert os.access(launcher, os.X_OK)
+    a = pulumi_cli.prepare_root(cached, python="/opt/venv-a/bin/python")
+    b = pulumi_cli.prepare_root(cached, python="/opt/venv-b/bin/python")
+    assert a != b and a.parent.name == "roots"
+    for root, py in ((a, "/opt/venv-a/bin/python"), (b, "/opt/venv-b/bin/python")):
+        exe = root / "bin" / "pulumi"
+        # A hard link, not a symlink: the CLI looks for plugins next to its own executable.
+        assert not exe.is_symlink() and exe.stat().st_ino == cached.stat().st_ino
+        launcher = root / "bin" / pulumi_cli.LAUNCHER
+        assert launcher.read_text() == f'#!/bin/sh\nexec "{py}" -u -m pulumi.dynamic "$@"\n'
+        assert os.access(launcher, os.X_OK)
+    assert not (cached.parent / pulumi_cli.LAUNCHER).exists()  # the shared binary's directory is untouched
+    assert pulumi_cli.prepare_root(cached, python="/opt/venv-a/bin/python") == a  # stable
 
 
-def test_prepare_root_private_dir_for_read_only_binary(sandbox):
-    ro = sandbox / "system" / "bin"
-    cli = _exe(ro / "pulumi", "echo v3.250.0")
-    ro.chmod(0o555)
-    try:
-        if os.access(ro, os.W_OK):
-            pytest.skip("running as root: a read-only directory is still writable")
-        root = pulumi_cli.prepare_root(cli, python="/usr/bin/python3")
-        assert (root / "bin" / "pulumi").is_symlink() and (root / "bin" / "pulumi").resolve() == cli
-        assert (root / "bin" / pulumi_cli.LAUNCHER).exists()
-        assert not (ro / pulumi_cli.LAUNCHER).exists()
-    finally:
-        ro.chmod(0o755)
-
-
-def test_prepare_root_private_dir_when_binary_not_in_bin(sandbox):
-    cli = _exe(sandbox / "opt" / "pulumi-cli" / "pulumi", "echo v3.250.0")
-    root = pulumi_cli.prepare_root(cli, python="/usr/bin/python3")
-    assert root.parent.name == "roots"
-    assert (root / "bin" / "pulumi").resolve() == cli and (root / "bin" / pulumi_cli.LAUNCHER).exists()
+def test_prepare_root_relinks_a_rebuilt_binary(sandbox):
+    cached = _exe(pulumi_cli.cached_binary(), f"echo v{pulumi_cli.PINNED_VERSION}")
+    root = pulumi_cli.prepare_root(cached, python="/usr/bin/python3")
+    cached.unlink()
+    cached = _exe(cached, "echo v3.999.0")
+    pulumi_cli.prepare_root(cached, python="/usr/bin/python3")
+    assert (root / "bin" / "pulumi").stat().st_ino == cached.stat().st_ino
 
 
 def test_ensure_command_reports_and_exits_nonzero_without_cli(sandbox, capsys):

@@ -149,26 +149,39 @@ def launcher_text(python: str | None = None) -> str:
 
 
 def prepare_root(pulumi: Path, python: str | None = None) -> Path:
-    """The root whose bin/ holds `pulumi` and the launcher: the binary's own directory when
-    writable (the CLI prefers a bundled plugin found next to itself), else a private root per
-    (binary, interpreter) with a symlink to the binary."""
+    """The root whose bin/ holds `pulumi` and the launcher: private per (binary, interpreter).
+
+    The CLI prefers a plugin found next to its own executable over one on PATH, so the launcher
+    must sit beside the `pulumi` that runs. Writing it beside a shared binary would let two
+    virtualenvs on one machine (two checkouts, CI beside a dev tree) overwrite each other's
+    launcher; instead each interpreter gets its own root with a hard link to the binary (the
+    kernel reports a hard link's own path as the executable), or a copy across filesystems."""
     py = python or sys.executable
     real = pulumi.resolve()
-    if os.access(real.parent, os.W_OK) and real.parent.name == "bin":
-        _write_launcher(real.parent, py)
-        return real.parent.parent
-    digest = hashlib.sha256(f"{pulumi.resolve()}\0{py}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{real}\0{py}".encode()).hexdigest()[:16]
     root = paths.cache_dir() / "pulumi" / "roots" / digest
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    link = bin_dir / "pulumi"
-    if not (link.is_symlink() and Path(os.readlink(link)) == pulumi.resolve()):
-        tmp = bin_dir / f".pulumi.{os.getpid()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(pulumi.resolve())
-        os.replace(tmp, link)
+    _link_binary(real, bin_dir / "pulumi")
     _write_launcher(bin_dir, py)
     return root
+
+
+def _link_binary(real: Path, link: Path) -> None:
+    try:
+        st, have = real.stat(), link.stat()
+        if (st.st_dev, st.st_ino) == (have.st_dev, have.st_ino) or (
+                have.st_size == st.st_size and have.st_mtime_ns >= st.st_mtime_ns and not link.is_symlink()):
+            return
+    except OSError:
+        pass
+    tmp = link.with_name(f".pulumi.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(real, tmp)
+    except OSError:
+        shutil.copy2(real, tmp)
+    os.replace(tmp, link)
 
 
 def _write_launcher(bin_dir: Path, python: str) -> None:
