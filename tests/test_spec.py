@@ -51,14 +51,20 @@ VALID_RESOURCES = [
     ("memory: 512MB", "single", [{"memory": 0.5}]),
     ("infra: aws", "single", [{"cloud": "aws", "region": None, "zone": None}]),
     ("infra: AWS/us-east-1", "single", [{"cloud": "aws", "region": "us-east-1"}]),
-    ("infra: aws/us-east-1/us-east-1a", "single", [{"cloud": "aws", "region": "us-east-1", "zone": "us-east-1a"}]),
-    ("infra: aws/*/us-east-1a", "single", [{"cloud": "aws", "region": None, "zone": "us-east-1a"}]),
-    ("infra: '*/us-east-1'", "single", [{"cloud": None, "region": "us-east-1"}]),
+    ("infra: aws/us-east-1/use1-az1", "single", [{"cloud": "aws", "region": "us-east-1", "zone": "use1-az1"}]),
+    # a zone alone names its region, and a region or zone found in one catalog only names its cloud
+    ("infra: aws/*/use1-az1", "single", [{"cloud": "aws", "region": "us-east-1", "zone": "use1-az1"}]),
+    ("infra: '*/eastus'", "single", [{"cloud": "azure", "region": "eastus"}]),
+    ("infra: '*/*/europe-west4-a'", "single", [{"cloud": "gcp", "region": "europe-west4", "zone": "europe-west4-a"}]),
+    ("infra: GCP/US-Central1", "single", [{"cloud": "gcp", "region": "us-central1"}]),
+    ("infra: 'gcp/us-*'", "single", [{"cloud": "gcp", "region": "us-*"}]),
+    ("infra: k8s/ctx/", "single", [{"cloud": "kubernetes", "region": "ctx"}]),
     ("infra: k8s", "single", [{"cloud": "kubernetes", "region": None}]),
     ("infra: k8s/gke_proj/us:ctx", "single", [{"cloud": "kubernetes", "region": "gke_proj/us:ctx"}]),
     ("infra: ssh/lab", "single", [{"cloud": "ssh", "region": "lab"}]),
     ("infra: local", "single", [{"cloud": "local"}]),
-    ("instance_type: p4d.24xlarge", "single", [{"instance_type": "p4d.24xlarge"}]),
+    ("instance_type: p4d.24xlarge", "single", [{"instance_type": "p4d.24xlarge", "cloud": "aws"}]),
+    ("{instance_type: n1-standard-8, cpus: 8, memory: 30+}", "single", [{"cloud": "gcp", "cpus": 8.0}]),
     ("use_spot: true", "single", [{"use_spot": True}]),
     ("disk_size: 100", "single", [{"disk_size": 100}]),
     ("disk_size: 1TB", "single", [{"disk_size": 1024}]),
@@ -273,7 +279,7 @@ def test_secrets_are_redacted_everywhere():
 
 
 def test_apply_overrides_to_every_candidate():
-    t = load1(RES + "infra: aws/us-east-1/us-east-1a\n  cpus: 4\n  any_of: [{accelerators: A100}, {accelerators: T4}]")
+    t = load1(RES + "infra: aws/us-east-1/use1-az1\n  cpus: 4\n  any_of: [{accelerators: A100}, {accelerators: T4}]")
     o = apply_overrides(t, infra="gcp", cpus="8+", use_spot=True, num_nodes=2, disk_size="512",
                         ports=["8080", "8081"], memory="none")
     assert o.num_nodes == 2 and o.resources.mode == "any_of"
@@ -413,9 +419,15 @@ def test_yaml_errors_are_located(text, line, fragment):
     assert issue.line == line and fragment in issue.message
 
 
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_empty_file_is_an_empty_task_with_a_warning(text):
+    # SkyPilot loads an empty file as one empty task; skyc too, and says so.
+    (task,) = load_task_from_text(text, filename="t.yaml")
+    assert task.run is None and task.setup is None and task.resources.candidates[0].cloud is None
+    assert any("empty" in w for w in task.warnings)
+
+
 @pytest.mark.parametrize("text,fragment", [
-    ("", "empty"),
-    ("# only a comment\n", "empty"),
     ("just a string\n", "must be a mapping"),
     ("- a\n- b\n", "must be a mapping"),
     ("1: x\n", "field names must be strings"),

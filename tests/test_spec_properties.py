@@ -124,8 +124,8 @@ def test_examples_round_trip():
 
 accel = st.sampled_from([None, "A100:8", "a100", {"H100": 2}, ["A100:8", "V100:8"], {"A100": 1, "T4": 1},
                          "80GB+", "tpu-v2-8", "L4:0.5"])
-infra = st.sampled_from([None, "aws", "gcp/us-central1", "aws/us-east-1/us-east-1a", "k8s/ctx", "ssh/pool", "local",
-                         "*/us-east-1"])
+infra = st.sampled_from([None, "aws", "gcp/us-central1", "aws/us-east-1/use1-az1", "k8s/ctx", "ssh/pool", "local",
+                         "*/eastus"])
 cpus = st.one_of(st.none(), st.integers(1, 256), st.sampled_from(["8+", "0.5", "2"]))
 memory = st.one_of(st.none(), st.integers(1, 2048), st.sampled_from(["32GB+", "1TB", "64+", "512MB"]))
 ports = st.one_of(st.none(), st.integers(1, 65535), st.lists(st.integers(1, 65535), max_size=5),

@@ -36,14 +36,19 @@ def parse_infra(text: str) -> InfraInfo:
     """Parse an infra string into (cloud, region, zone); `None` = unconstrained."""
     if not isinstance(text, str):
         raise ValueError(f"infra must be a string like 'aws/us-east-1', got {text!r}")
-    s = text.strip().strip("/")
+    s = text.strip()
     if not s:
         raise ValueError("infra must not be empty (use '*' for any infra)")
     head, _, rest = s.partition("/")
     head_low = head.strip().lower()
-    if head_low in ("k8s", "kubernetes"):
+    k8s = head_low in ("k8s", "kubernetes")
+    # As SkyPilot's schema: no leading or trailing '/' (a context name may still end in one).
+    if s.startswith("/") or (s.endswith("/") and not (k8s and rest.strip("/"))):
+        fixed = s.strip("/") or "*"
+        raise ValueError(f"infra {text!r} has a stray '/'; write {fixed!r}")
+    if k8s:
         # A context name may itself contain '/' and ':', so everything after the first '/' is the context.
-        context = rest.strip() or None
+        context = rest.strip().rstrip("/").strip() or None
         if context == "*":
             context = None
         return InfraInfo("kubernetes", context, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from skyc.compiler.accelerators import is_tpu, parse_accelerator_str
+from skyc.compiler.cloud_rules import check_candidate
 from skyc.compiler.infra import parse_infra
 from skyc.compiler.resource_parser import parse_image_id, tpu_default_args
 from skyc.compiler.resources import ResourceChoice, Resources
@@ -68,6 +69,18 @@ def _accelerator_update(r: Resources, acc) -> dict[str, Any]:  # noqa: ANN001
     return {"accelerator": acc, "accelerator_args": tpu_default_args(acc.name), "cloud": r.cloud or "gcp"}
 
 
+def _raise_for(overrides: dict[str, Any]):  # noqa: ANN202
+    """Report a problem of an overridden candidate as a usage error naming the flag most likely at fault."""
+    flags = {"infra": "infra", "instance_type": "instance-type", "image_id": "image-id", "cpus": "cpus",
+             "memory": "memory", "labels": "infra"}
+
+    def report(field: str, message: str) -> None:
+        flag = flags.get(field, "infra")
+        raise UsageError(f"--{flag}: {message}" if overrides.get(flag.replace("-", "_")) is not None else message)
+
+    return report
+
+
 def apply_overrides(task, **overrides: Any):  # noqa: ANN001, ANN201 - Task in, Task out
     """Return a copy of `task` with the flags applied to every resource candidate."""
     unknown = set(overrides) - _KNOWN
@@ -86,6 +99,8 @@ def apply_overrides(task, **overrides: Any):  # noqa: ANN001, ANN201 - Task in, 
             candidates = [r.model_copy(update=_accelerator_update(r, a)) for r in candidates for a in accs]
             if len(accs) > 1 and mode == "single":
                 mode = "any_of"
+    if {"infra", "instance_type", "image_id", "cpus", "memory"} & {k for k, v in overrides.items() if v is not None}:
+        candidates = [check_candidate(r, _raise_for(overrides)) for r in candidates]
     unique: list[Resources] = []
     for r in candidates:
         if r not in unique:

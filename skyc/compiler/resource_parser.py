@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from skyc.compiler.accelerators import is_tpu, parse_accelerator_str, parse_accelerators
+from skyc.compiler.cloud_rules import check_candidate
 from skyc.compiler.infra import canonical_cloud, format_infra, parse_infra
 from skyc.compiler.resources import (Accelerator, AutostopConfig, JobRecovery, ResourceChoice, Resources,
                                      ResourceVolume)
@@ -249,10 +250,16 @@ def _single(d: dict, acc: Accelerator | None, where: _Located, ctx: Collector, h
     if not ok:
         return None
     try:
-        return Resources(**kw)
+        r = Resources(**kw)
     except ValueError as e:  # a model constraint not caught above: still a located problem, never a crash
         ctx.error(where("infra"), str(e))
         return None
+    place_key = next((k for k in ("infra", "region", "zone", "cloud") if d.get(k) is not None), "infra")
+
+    def report(field: str, message: str) -> None:
+        ctx.error(where(place_key if field == "infra" else field), message)
+
+    return check_candidate(r, report)
 
 
 def _accelerator_value(d: dict, base: tuple, ctx: Collector) -> tuple[str, Any] | None:

@@ -3,15 +3,10 @@ so nothing is provisioned for a task that could not start."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
+from skyc.compiler.local_paths import base_dir, resolve
 from skyc.errors import SpecError, SpecIssue
-
-
-def _local(path: str) -> Path:
-    return Path(os.path.expanduser(path)).absolute()  # relative to the launching directory, as SkyPilot
 
 
 def bucket_source(src: Any) -> str | None:
@@ -25,7 +20,8 @@ def bucket_source(src: Any) -> str | None:
 def check_local_sources(task: Any) -> None:
     """SpecError naming each missing workdir/file_mounts source and each bucket mount."""
     issues = []
-    if isinstance(task.workdir, str) and not _local(task.workdir).is_dir():
+    base = base_dir(task.source_file)
+    if isinstance(task.workdir, str) and not resolve(task.workdir, base).is_dir():
         issues.append(SpecIssue(f"{task.workdir} does not exist or is not a directory", file=task.source_file,
                                 field="workdir"))
     for dst, src in task.file_mounts.items():
@@ -35,7 +31,7 @@ def check_local_sources(task: Any) -> None:
                 f"bucket storage ({bucket}) is not supported yet: skyc copies local files and directories; "
                 "fetch the bucket in `setup` with the cloud's CLI instead", file=task.source_file,
                 field=f"file_mounts.{dst}"))
-        elif not _local(src).exists():
+        elif not resolve(src, base).exists():
             issues.append(SpecIssue(f"local source {src} does not exist", file=task.source_file,
                                     field=f"file_mounts.{dst}"))
     if issues:

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skyc.compiler import envs as envs_mod
+from skyc.compiler import local_paths
+from skyc.compiler.local_paths import base_dir
 from skyc.compiler.resource_parser import choice_to_yaml
 from skyc.compiler.resources import ResourceChoice
 from skyc.compiler.spec_issues import Collector, Problem, format_path, pydantic_problems
@@ -294,6 +296,9 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
 
 from skyc.compiler import spec_rules as _rules  # noqa: E402  (rules need the models above)
 
+_FIELD_NAMES = {f.alias or name for name, f in TaskSpec.model_fields.items()}
+EMPTY_FILE_WARNING = "the file is empty: an empty task (default resources, nothing to run)"
+
 
 def load_tasks(path: str | Path, *, env_overrides: dict[str, str | None] | None = None,
                env_file: str | None = None, secret_overrides: dict[str, str | None] | None = None) -> list[Task]:
@@ -306,15 +311,16 @@ def load_tasks(path: str | Path, *, env_overrides: dict[str, str | None] | None 
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(SpecIssue(f"cannot read task file: {e}", file=str(path))) from None
     return load_task_from_text(text, filename=str(path), env_overrides=env_overrides, env_file=env_file,
-                               secret_overrides=secret_overrides)
+                               secret_overrides=secret_overrides, local_base=base_dir(str(path)))
 
 
 def load_task_from_text(text: str, *, filename: str = "<string>",
                         env_overrides: dict[str, str | None] | None = None, env_file: str | None = None,
-                        secret_overrides: dict[str, str | None] | None = None) -> list[Task]:
-    """Like `load_tasks`, from YAML text."""
+                        secret_overrides: dict[str, str | None] | None = None,
+                        local_base: Path | None = None) -> list[Task]:
+    """Like `load_tasks`, from YAML text; local paths are checked only when `local_base` is given."""
     try:
-        return _load(text, filename, env_overrides, env_file, secret_overrides)
+        return _load(text, filename, env_overrides, env_file, secret_overrides, local_base)
     except (SpecError, SkycError):
         raise
     except RecursionError:
@@ -336,14 +342,18 @@ def _resolve_overrides(overrides: dict[str, str | None] | None, flag: str) -> di
     return out
 
 
-def _load(text, filename, env_overrides, env_file, secret_overrides) -> list[Task]:
+def _load(text, filename, env_overrides, env_file, secret_overrides, local_base=None) -> list[Task]:
+    """`local_base`: the task file's directory; its local workdir and file-mount sources must exist."""
     try:
         docs = parse_documents(text, filename)
     except YamlSyntaxError as e:
         raise SpecError(e.issue) from None
     docs = [d for d in docs if d.data is not None]
     if not docs:
-        raise SpecError(SpecIssue("the file is empty or contains no task definition", file=filename))
+        # SkyPilot loads an empty file as one empty task (default resources, nothing to run); so
+        # does skyc, saying so, since an empty file is more often a mistake than a wish.
+        (task,) = _load("{}", filename, env_overrides, env_file, secret_overrides, local_base)
+        return [task.model_copy(update={"warnings": [EMPTY_FILE_WARNING, *task.warnings]})]
     file_envs = envs_mod.read_env_file(env_file) if env_file else {}
     cli_envs = _resolve_overrides(env_overrides, "--env")
     cli_secrets = _resolve_overrides(secret_overrides, "--secret")
@@ -364,6 +374,9 @@ def _load(text, filename, env_overrides, env_file, secret_overrides) -> list[Tas
     for doc in task_docs or [Document({"name": header.get("name")}, docs[0].node)]:
         ctx = Collector()
         task = _load_document(doc, ctx, file_envs, cli_envs, cli_secrets)
+        if task is not None and local_base is not None:
+            for path, message in local_paths.problems(task.workdir, task.file_mounts, local_base):
+                ctx.error(path, message)
         issues.extend(_issues_of(ctx.problems, doc, filename))
         if task is not None and not ctx.problems:
             tasks.append(task.model_copy(update={"source_file": filename, "warnings": ctx.warnings,
@@ -394,7 +407,8 @@ def _load_document(doc: Document, ctx: Collector, file_envs: dict, cli_envs: dic
         ctx.error((k,), f"field names must be strings, got {k!r}", at_key=True)
     if bad_keys:
         return None
-    data = {k: v for k, v in data.items() if v is not None}
+    # An empty known field is as if absent (SkyPilot drops them too); an unknown one stays, to be refused.
+    data = {k: v for k, v in data.items() if v is not None or k not in _FIELD_NAMES}
     data = _rules.coerce_env_values(data)
     if isinstance(data.get("resources"), dict) and "hooks" in data["resources"]:
         ctx.error(("resources", "hooks"), "hooks belong under config.hooks, not resources", at_key=True)

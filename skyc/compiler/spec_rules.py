@@ -15,7 +15,7 @@ from skyc.compiler.resource_parser import parse_resources
 from skyc.compiler.spec import (HookSpec, ReadinessProbe, ReplicaPolicy, ServiceSpec, StorageSpec, Task, TaskSpec,
                                 VolumeMount, WorkdirGit)
 from skyc.compiler.spec_issues import Collector, pydantic_problems
-from skyc.compiler.units import parse_size_gb
+from skyc.compiler.units import parse_seconds, parse_size_gb
 from skyc.compiler.yaml_loader import Document, locate
 from skyc.errors import SpecIssue
 
@@ -345,6 +345,13 @@ def check_header(header: dict, doc: Document, filename: str) -> list[SpecIssue]:
         issue("execution", f"execution must be serial (a pipeline) or parallel (a job group), got {execution!r}")
     if execution == "parallel" and not (isinstance(name, str) and _HEADER_NAME_RE.match(name)):
         issue("name", "a job group needs a name of letters, digits, '-' and '_'")
+    delay = header.get("termination_delay")
+    for value in (delay.values() if isinstance(delay, dict) else [] if delay is None else [delay]):
+        try:
+            parse_seconds(value, "termination_delay")
+        except ValueError as e:
+            issue("termination_delay", f"termination_delay: {e}")
+            break
     return issues
 
 

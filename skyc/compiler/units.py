@@ -5,14 +5,15 @@ Every parser raises `ValueError` with a user-facing message; the spec loader tur
 
 from __future__ import annotations
 
+import math
 import re
 
 # Binary multiples relative to GiB; `GB` means GiB, as in SkyPilot (`1TB` = 1024 GB).
 _SIZE_UNITS = {"kb": 2**-20, "ki": 2**-20, "mb": 2**-10, "mi": 2**-10, "gb": 1, "gi": 1, "tb": 2**10, "ti": 2**10,
                "pb": 2**20, "pi": 2**20}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]{2})?\s*(\+)?\s*$")
-_TIME_RE = re.compile(r"^\s*(\d+)\s*([mhdwMHDW])?\s*$")
-_TIME_MINUTES = {"m": 1, "h": 60, "d": 60 * 24, "w": 60 * 24 * 7}
+_TIME_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhdwSMHDW])?\s*$")
+_TIME_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_HINT = "use a number of GB or a unit from KB MB GB TB PB (e.g. 32GB, 1TB)"
 
 
@@ -73,19 +74,32 @@ def parse_disk_size(value: object) -> int:
     return int(gb)
 
 
-def parse_minutes(value: object, what: str = "idle time") -> int:
-    """`10` / `"10"` / `"2h"` / `"1d"` / `"1w"` -> minutes."""
+def _duration(value: object, what: str, unit: str) -> int:
+    """A duration in whole `unit`s (rounded up, as SkyPilot): a number of `unit`s, or a string with
+    a unit, fractions allowed (`0.5h`, `1.2d`)."""
+    hint = f"expected {'minutes' if unit == 'm' else 'seconds'} or a time like '30m', '2h', '0.5h', '1d'"
     if isinstance(value, bool):
-        raise ValueError(f"expected minutes or a time like '30m', '2h', '1d', got {value!r}")
+        raise ValueError(f"{hint}, got {value!r}")
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"{what} must be >= 0, got {value}")
         return value
     if isinstance(value, str):
         m = _TIME_RE.match(value)
-        if m:
-            return int(m.group(1)) * _TIME_MINUTES[(m.group(2) or "m").lower()]
-    raise ValueError(f"expected minutes or a time like '30m', '2h', '1d', got {value!r}")
+        if m and (m.group(2) or "." not in m.group(1)) and not (unit == "m" and (m.group(2) or "").lower() == "s"):
+            seconds = float(m.group(1)) * _TIME_SECONDS[(m.group(2) or unit).lower()]
+            return math.ceil(seconds / _TIME_SECONDS[unit] - 1e-9)
+    raise ValueError(f"{hint}, got {value!r}")
+
+
+def parse_minutes(value: object, what: str = "idle time") -> int:
+    """`10` / `"10"` / `"2h"` / `"0.5h"` / `"1d"` / `"1w"` -> whole minutes."""
+    return _duration(value, what, "m")
+
+
+def parse_seconds(value: object, what: str = "delay") -> int:
+    """`30` / `"30s"` / `"5m"` / `"1.5h"` -> whole seconds."""
+    return _duration(value, what, "s")
 
 
 def _port_ranges(value: object) -> list[tuple[int, int]]:

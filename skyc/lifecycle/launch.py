@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from skyc import registry as reg
 from skyc.compiler import policy
+from skyc.compiler.local_paths import with_absolute_paths
 from skyc.errors import ClusterNotUpError, EngineError, ResourcesUnavailableError, SkycError
 from skyc.lifecycle import compile as comp
 from skyc.lifecycle import jobs as jl
@@ -187,6 +188,7 @@ def launch(
     try:
         with ui.phase("Preparing nodes"):
             rt.install_agent()
+            task = with_absolute_paths(task)
             if task.workdir:
                 rt.sync_workdir(task.workdir, secrets=task.secrets)
             if task.file_mounts and not (fast and reused):
@@ -237,6 +239,7 @@ def exec_(entrypoint: tuple[str, ...], cluster: str, overrides: comp.Overrides, 
         raise ResourcesMismatchError(f"the task asks for {task.num_nodes} nodes; cluster {cluster} has {c.num_nodes}")
     rt = jl.runtime_for(c)
     try:
+        task = with_absolute_paths(task)
         if task.workdir:
             with ui.phase("Syncing workdir"):
                 rt.sync_workdir(task.workdir, secrets=task.secrets)

@@ -33,6 +33,8 @@ OPEN_CIDR = "0.0.0.0/0"
 CANONICAL_OWNER = "099720109477"
 _AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _AZ_ID = re.compile(r"^[a-z]{2,4}\d+-az\d+$")
+_TAG_KEY = re.compile(r"^(?!aws:)\S{1,127}$")
+_TAG_VALUE = re.compile(r"^\S{0,255}$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
 # disk tier -> EBS root volume settings
@@ -113,6 +115,13 @@ class AWSProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
             enabled=False,
             reason="no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         )
+
+    def label_problem(self, key: str, value: str) -> str | None:
+        if not _TAG_KEY.match(key):
+            return "tag keys are 1-127 characters without spaces and must not start with 'aws:'"
+        if not _TAG_VALUE.match(value):
+            return "tag values are at most 255 characters without spaces"
+        return None
 
     def warnings(self, spec: StackSpec) -> list[str]:
         if ssh_cidr() == OPEN_CIDR:

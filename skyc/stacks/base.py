@@ -125,6 +125,18 @@ class Provider(abc.ABC):
         """Plan-time checks of the spec for this provider (image id form, ports, disk tier, what
         the region offers); raise SpecError naming the field, or ProviderError. Default: none."""
 
+    def label_problem(self, key: str, value: str) -> str | None:
+        """Why this cloud refuses a label (None = fine). Default: labels are accepted as they are."""
+        return None
+
+    def image_problem(self, image_id: dict[str, str]) -> str | None:
+        """Why this cloud refuses an `image_id` request (region -> image, key "docker" for a
+        container). Default: a VM image needs the SupportsImages capability."""
+        if not isinstance(self, SupportsImages) and any(k != "docker" for k in image_id):
+            return (f"{self.display_name} takes container images only: write image_id: docker:<image> "
+                    "(or drop image_id)")
+        return None
+
     def warnings(self, spec: StackSpec) -> list[str]:
         """Notes a plan should show for this spec (e.g. SSH open to any address). Default: none."""
         return []

@@ -47,6 +47,8 @@ ACCELERATOR_TYPES = {
     "H200": "nvidia-h200-141gb",
 }
 _BUILT_IN_GPU = re.compile(r"^(a2|a3|a4|g2)-")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _IMAGE = re.compile(r"^(projects/|global/images/|https://www\.googleapis\.com/compute/)")
 
 
@@ -140,6 +142,13 @@ class GCPProvider(Provider, SupportsSpot, SupportsPorts, SupportsMultiNode, Supp
         except configparser.Error:
             return None
         return parser.get("core", "project", fallback=None)
+
+    def label_problem(self, key: str, value: str) -> str | None:
+        if not _LABEL_KEY.match(key):
+            return "keys start with a lower-case letter and hold only a-z, 0-9, '_' and '-', at most 63 characters"
+        if not _LABEL_VALUE.match(value):
+            return "values hold only a-z, 0-9, '_' and '-', at most 63 characters"
+        return None
 
     def warnings(self, spec: StackSpec) -> list[str]:
         if ssh_cidr() == OPEN_CIDR:

@@ -34,6 +34,10 @@ DEFAULT_USER = "skyc"
 KEY_MOUNT = "/etc/skyc-ssh"
 ACCESS_MODES = ("port-forward", "nodeport")
 MAX_EXPOSED_PORTS = 100
+# Label keys: an optional DNS-subdomain prefix (at most 253) and '/', then a name of at most 63.
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?)?$")
 
 
 def dns_name(*parts: str) -> str:
@@ -134,6 +138,15 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
             if spec.get("type") == "NodePort":
                 spec["ports"] = [dict(p, nodePort=30000 + int(p.get("port", 0)) % 2000) for p in spec.get("ports") or []]
             return {"spec": spec}
+        return None
+
+    def label_problem(self, key: str, value: str) -> str | None:
+        prefix, slash, name = key.rpartition("/")
+        if (slash and not _LABEL_PREFIX.match(prefix)) or not _LABEL_NAME.match(name):
+            return ("keys are [prefix/]name: a DNS prefix of at most 253 characters and a name of at most 63 "
+                    "(a-z, 0-9, '-', '_', '.'; starting and ending with a letter or digit)")
+        if not _LABEL_VALUE.match(value):
+            return "values are at most 63 characters of letters, digits, '-', '_' and '.', starting and ending alphanumeric"
         return None
 
     def validate(self, spec: StackSpec) -> None:

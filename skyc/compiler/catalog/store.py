@@ -44,7 +44,7 @@ def _accelerators_csv(data_dir: Path | None) -> Path | None:
     return None
 
 
-def _cache_key(srcs: dict[str, Path], acc: Path | None) -> str:
+def cache_key(srcs: dict[str, Path], acc: Path | None) -> str:
     parts = [CACHE_FORMAT]
     for cloud, f in [*srcs.items(), ("common", acc)]:
         if f is not None:
@@ -88,7 +88,7 @@ def load(data_dir: Path | None = None, *, use_cache: bool = True) -> Catalog:
     acc = _accelerators_csv(data_dir)
     if not use_cache:
         return _build(_parse(srcs, acc))
-    cache = paths.catalog_cache_dir() / f"catalog-{_cache_key(srcs, acc)}.pickle"
+    cache = paths.catalog_cache_dir() / f"catalog-{cache_key(srcs, acc)}.pickle"
     try:
         with cache.open("rb") as fh:
             data = pickle.load(fh)
