@@ -19,6 +19,7 @@ from skyc.compiler.resources import Resources
 
 Report = Callable[[str, str], None]  # (field of the candidate, message)
 _WILDCARD = "*?["
+_CATALOG_HINT = " (skyc places what its price catalog lists; `skyc catalog update` brings newer rows)"
 
 
 def _pattern(value: str) -> bool:
@@ -31,12 +32,13 @@ def _hits(pattern: str, names) -> list[str]:  # noqa: ANN001 - any iterable of s
     return [n for n in names if n == pattern]
 
 
-def _suggest(value: str, names, what: str) -> str:  # noqa: ANN001
-    close = difflib.get_close_matches(value, list(names), n=3, cutoff=0.6)
+def _suggest(value: str, names, what: str) -> str:  # noqa: ANN001 - names, or a dict of key -> spelling
+    shown = names if isinstance(names, dict) else {n: n for n in names}
+    close = difflib.get_close_matches(value, list(shown), n=3, cutoff=0.6)
     if close:
-        return "; did you mean " + " or ".join(repr(c) for c in sorted(close)) + "?"
-    few = sorted(names)[:8]
-    return f"; {what}: {', '.join(few)}{', ...' if len(names) > len(few) else ''}" if few else ""
+        return "; did you mean " + " or ".join(repr(shown[c]) for c in sorted(close)) + "?"
+    few = sorted(shown.values())[:8]
+    return f"; {what}: {', '.join(few)}{', ...' if len(shown) > len(few) else ''}" if few else ""
 
 
 def _region_hits(n, region: str) -> list[str]:  # noqa: ANN001 - CloudNames
@@ -65,6 +67,7 @@ def _infer_cloud(r: Resources, names: dict, report: Report) -> Resources:
                                                "zone": "zones"}[what]) for n in names.values()))
             hint = "" if what == "instance type" else (
                 "; a Kubernetes context or SSH pool is named as infra: k8s/<context> or ssh/<pool>")
+            hint = hint or _CATALOG_HINT
             report(field, f"no price catalog has {what} {value!r}{_suggest(value, every, 'known')}{hint}")
             return r
         found.append((what, value, on))
@@ -95,8 +98,8 @@ def _check_place(r: Resources, n, report: Report) -> Resources:  # noqa: ANN001 
                 report("infra", f"{region!r} is a zone, not a region; write infra: {cloud}/{n.zones[region]}/{region}")
             else:
                 report("infra", f"{cloud} has no region {region!r}{_suggest(region.lower(), n.regions, 'regions')}")
-            return r
-        if not _pattern(region):
+            region = zone = None
+        elif not _pattern(region):
             region = n.regions[hits[0]]
     if zone:
         hits = _zone_hits(n, zone)
@@ -109,18 +112,16 @@ def _check_place(r: Resources, n, report: Report) -> Resources:  # noqa: ANN001 
                 where = f" in region {region}" if in_region else ""
                 report("infra", f"{cloud} has no zone {zone!r}{where}"
                                 f"{_suggest(zone, in_region or n.zones, 'zones' + where)}")
-            return r
-        if region and not _pattern(region) and all(n.zones[z] != region for z in hits):
+        elif region and not _pattern(region) and all(n.zones[z] != region for z in hits):
             report("infra", f"zone {zone!r} is in region {n.zones[hits[0]]}, not {region}")
-            return r
-        if not region and not _pattern(zone):
+        elif not region and not _pattern(zone):
             region = n.zones[zone]
     if r.instance_type and r.instance_type not in n.instance_types:
         report("instance_type", f"{cloud} has no instance type {r.instance_type!r}"
-                                f"{_suggest(r.instance_type, n.instance_types, 'known')}")
+                                f"{_suggest(r.instance_type, n.instance_types, 'known')}{_CATALOG_HINT}")
     elif r.instance_type:
         _check_shape(r, n.shapes.get(r.instance_type, (None, None)), report)
-    return r.model_copy(update={"region": region, "zone": zone})
+    return r.model_copy(update={"region": region or r.region, "zone": zone or r.zone})
 
 
 def _check_shape(r: Resources, shape: tuple[float | None, float | None], report: Report) -> None:

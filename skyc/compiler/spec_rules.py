@@ -15,25 +15,13 @@ from skyc.compiler.resource_parser import parse_resources
 from skyc.compiler.spec import (HookSpec, ReadinessProbe, ReplicaPolicy, ServiceSpec, StorageSpec, Task, TaskSpec,
                                 VolumeMount, WorkdirGit)
 from skyc.compiler.spec_issues import Collector, pydantic_problems
+from skyc.compiler.task_config import TaskConfig, allowed_keys
 from skyc.compiler.units import parse_seconds, parse_size_gb
 from skyc.compiler.yaml_loader import Document, locate
 from skyc.errors import SpecIssue
 
-# config keys a task may override (SkyPilot's OVERRIDEABLE_CONFIG_KEYS_IN_TASK); None = any sub-key.
-CONFIG_WHITELIST: dict[str, tuple[str, ...] | None] = {
-    "docker": ("run_options",),
-    "nvidia_gpus": ("disable_ecc",),
-    "ssh": ("custom_metadata", "pod_config", "provision_timeout"),
-    "kubernetes": ("custom_metadata", "pod_config", "provision_timeout", "dws", "kueue", "quota", "remote_identity",
-                   "enable_docker", "set_pod_resource_limits"),
-    "azure": ("remote_identity", "vpc_name"),
-    "gcp": ("vpc_name", "subnet_names", "managed_instance_group", "enable_gvnic", "enable_gpu_direct",
-            "placement_policy"),
-    "vast": ("datacenter_only", "create_instance_kwargs"),
-    "slurm": ("sbatch_options", "quota", "cpu_partition"),
-    "active_workspace": None,
-    "hooks": None,
-}
+# config keys a task may override (SkyPilot's OVERRIDEABLE_CONFIG_KEYS_IN_TASK); None = any value.
+CONFIG_WHITELIST: dict[str, tuple[str, ...] | None] = allowed_keys()
 STORAGE_MODES = ("MOUNT", "COPY", "MOUNT_CACHED")
 LB_POLICIES = ("round_robin", "least_load", "instance_aware_least_load")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+")
@@ -307,11 +295,15 @@ def _config(raw: dict, hooks: list, ctx: Collector) -> dict:
             if not isinstance(val, dict):
                 ctx.error(path, f"config.{key} must be a mapping")
                 continue
-            for sub in val:
-                if sub not in allowed:
-                    close = difflib.get_close_matches(str(sub), allowed, n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-                    ctx.error(path + (sub,), f"config.{key}.{sub} cannot be set per task{hint}", at_key=True)
+            unknown = [sub for sub in val if sub not in allowed]
+            for sub in unknown:
+                close = difflib.get_close_matches(str(sub), allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+                ctx.error(path + (sub,), f"config.{key}.{sub} cannot be set per task{hint}", at_key=True)
+            if not unknown:
+                _config_values(key, val, ctx)
+        elif key != "hooks":
+            _config_values(key, val, ctx)
         out[key] = val
     all_hooks = list(raw.get("hooks") or []) if isinstance(raw.get("hooks"), list) else []
     if "hooks" in raw and not isinstance(raw["hooks"], list):
@@ -328,6 +320,15 @@ def _config(raw: dict, hooks: list, ctx: Collector) -> dict:
     if checked:
         out["hooks"] = checked
     return out
+
+
+def _config_values(key: str, value: Any, ctx: Collector) -> None:
+    """Each overridden value must have the type SkyPilot's config schema gives it."""
+    try:
+        TaskConfig.model_validate({key: value})
+    except ValidationError as e:
+        for p in pydantic_problems(e, {key: value}, TaskConfig):
+            ctx.error(("config",) + p.path, p.message, at_key=p.at_key)
 
 
 def check_header(header: dict, doc: Document, filename: str) -> list[SpecIssue]:
