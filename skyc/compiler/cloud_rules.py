@@ -15,6 +15,7 @@ import fnmatch
 from typing import Callable
 
 from skyc.compiler.catalog.offers import count_str
+from skyc.compiler.infra import CLOUDS
 from skyc.compiler.resources import Resources
 
 Report = Callable[[str, str], None]  # (field of the candidate, message)
@@ -161,7 +162,7 @@ def check_candidate(r: Resources, report: Report) -> Resources:
     """`r` with its cloud inferred and region spelled as the catalog does; problems go to `report`."""
     from skyc.compiler.catalog.names import catalog_names
 
-    names = catalog_names()
+    names = {c: n for c, n in catalog_names().items() if c in CLOUDS}  # a catalog of no known cloud names nothing
     if r.cloud is None:
         r = _infer_cloud(r, names, report)
     if r.cloud in names:
