@@ -1,8 +1,11 @@
 """Benchmark: `skyc plan` as a whole process (cold and warm catalog cache) and the optimizer
-call alone on the full bundled catalog. Prints figures; asserts nothing.
+call alone on the full bundled catalog; then skyc beside SkyPilot 0.14.1 on the same tasks and
+catalog: SkyPilot's optimizer process against `skyc plan --offline` of a new cluster with every
+resource of its stack rendered. Prints figures; asserts nothing.
 
-Goals: whole process under 0.5 s (placement only, `--no-render`), optimizer under 50 ms.
-Run: .venv/bin/python bench/plan.py [--runs N]
+Goals: whole process under 0.5 s (placement only, `--no-render`), optimizer under 50 ms; a new
+cluster's rendered plan at least 5x faster than SkyPilot's optimizer process.
+Run: .venv/bin/python bench/plan.py [--runs N] [--peer-only]
 """
 
 from __future__ import annotations
@@ -69,7 +72,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-render-only", action="store_true", help="skip the (slow) rendering runs")
+    parser.add_argument("--peer-only", action="store_true", help="only the side by side with SkyPilot")
     opts = parser.parse_args()
+    if opts.peer_only:
+        side_by_side(opts.runs)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="skyc-bench-plan-"))
     try:
         home = tmp / "home"
@@ -109,6 +116,101 @@ def main() -> None:
                 print(f"  {name:<28} {_ms(cold):>12} {_ms(warm):>15}")
         base = statistics.median(process_time(["--help"], env) for _ in range(3))
         print(f"\nfor reference, `skyc --help`: {_ms(base)}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    side_by_side(opts.runs)
+
+
+# ---------------------------------------------------------------------------- beside SkyPilot
+
+
+def _priced_clouds() -> list[str]:
+    """Clouds skyc can place on from its catalogs (a provider with a catalog): SkyPilot gets the same."""
+    from skyc.stacks import registry
+
+    return [n for n in registry.names() if registry.get(n).catalog]
+
+
+def _peer_home(py: Path, root: Path, clouds: list[str]) -> Path:
+    """A HOME whose ~/.sky/catalogs holds skyc's catalog files, where this SkyPilot looks for them."""
+    from skyc.compiler.catalog import store
+
+    version = subprocess.run([str(py), "-c", "from sky.skylet import constants; print(constants.CATALOG_SCHEMA_VERSION)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    home = root / "peer-home"
+    srcs = store.sources()
+    for cloud in clouds:
+        dst = home / ".sky" / "catalogs" / version / cloud / "vms.csv"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(srcs[cloud], dst)  # a fresh mtime: SkyPilot sees no reason to fetch a newer one
+    common = store.BUNDLED_DIR / "common" / "accelerators.csv"
+    dst = home / ".sky" / "catalogs" / version / "common" / "accelerators.csv"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(common, dst)
+    return home
+
+
+def _timed_run(cmd: list[str], env: dict[str, str], ok=(0,)) -> tuple[float, str]:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def side_by_side(runs: int) -> None:
+    """skyc `plan --offline` of a new cluster (resources rendered) beside SkyPilot's optimizer, per task."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import skypilot_peer
+
+    py = skypilot_peer.python()
+    tmp = Path(tempfile.mkdtemp(prefix="skyc-bench-peer-"))
+    try:
+        clouds = _priced_clouds()
+        files = {}
+        for i, (name, body) in enumerate(CASES.items()):
+            files[name] = tmp / f"case{i}.yaml"
+            files[name].write_text(f"name: case{i}\n{body}run: echo hi\n")
+        base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+        skyc_env = dict(base_env, HOME=str(tmp / "userhome"), KUBECONFIG=str(tmp / "none"))
+        skyc_cmd = [sys.executable, "-m", "skyc", "plan", "--offline"]
+
+        # The very first plan after install: a fresh SKYC_HOME, no catalog or render caches.
+        first_home = tmp / "first-home"
+        first, out = _timed_run([*skyc_cmd, str(next(iter(files.values())))], dict(skyc_env, SKYC_HOME=str(first_home)))
+        resources = out.count("\n    + ")
+        print(f"\nskyc beside SkyPilot {skypilot_peer.VERSION} on the same catalog ({', '.join(clouds)} enabled), "
+              f"median of {runs}:")
+        print(f"  first `skyc plan --offline` after install (fresh SKYC_HOME, no caches): {_ms(first)}"
+              f"  ({resources} resources rendered)")
+        if py is None:
+            print("  SkyPilot peer unavailable: skyc figures only")
+        peer_env = None
+        if py is not None:
+            peer_env = dict(base_env, HOME=str(_peer_home(py, tmp, clouds)), SKYPILOT_DISABLE_USAGE_COLLECTION="1")
+            cold, _ = _timed_run([str(py), str(ROOT / "bench" / "skypilot_optimize.py"), str(next(iter(files.values()))),
+                                  ",".join(clouds)], peer_env)
+            print(f"  first SkyPilot optimizer process (fresh ~/.sky state):              {_ms(cold)}")
+        home = tmp / "home"
+        print(f"  {'task':<28} {'SkyPilot optimizer':>18} {'skyc plan (new cluster)':>24} {'ratio':>7}   resources")
+        for name, path in files.items():
+            env = dict(skyc_env, SKYC_HOME=str(home))
+            samples, outs = [], []
+            for _ in range(runs):  # no -c: a generated name, a stack never seen, every run
+                t, out = _timed_run([*skyc_cmd, str(path)], env)
+                samples.append(t)
+                outs.append(out)
+            ours = statistics.median(samples)
+            rendered = outs[-1].count("\n    + ")
+            theirs_s = "-"
+            ratio = "-"
+            if py is not None:
+                theirs = statistics.median(
+                    _timed_run([str(py), str(ROOT / "bench" / "skypilot_optimize.py"), str(path), ",".join(clouds)],
+                               peer_env)[0] for _ in range(runs))
+                theirs_s, ratio = _ms(theirs), f"{theirs / ours:5.1f}x"
+            print(f"  {name:<28} {theirs_s:>18} {_ms(ours):>24} {ratio:>7}   {rendered}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

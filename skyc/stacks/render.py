@@ -41,6 +41,10 @@ def render(spec: StackSpec, *, kept: bool = True) -> dict[str, Any]:
     cached = _cache_read(key)
     if cached is not None:
         return cached
+    if provider.python_package:
+        from skyc.stacks import sdk_slice
+
+        sdk_slice.install(provider.python_package)  # a render needs a dozen of the SDK's classes, not all
     program = provider.program(spec)
     with _LOCK, _collector_paused():
         mocks, outputs = _run_mocked(program, spec.stack, provider)
