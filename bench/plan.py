@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -150,13 +151,26 @@ def _peer_home(py: Path, root: Path, clouds: list[str]) -> Path:
     return home
 
 
-def _timed_run(cmd: list[str], env: dict[str, str], ok=(0,)) -> tuple[float, str]:
+def _timed_run(cmd: list[str], env: dict[str, str], ok=(0,)) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the process and its children, stdout). CPU time is the steadier
+    figure on a busy machine; both are printed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return elapsed, proc.stdout
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, proc.stdout
+
+
+def _pair(samples: list[tuple[float, float, str]]) -> tuple[float, float]:
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def _wc(wall: float, cpu: float) -> str:
+    return f"{wall * 1000:7.0f} / {cpu * 1000:5.0f} ms"
 
 
 def side_by_side(runs: int) -> None:
@@ -173,44 +187,37 @@ def side_by_side(runs: int) -> None:
             files[name] = tmp / f"case{i}.yaml"
             files[name].write_text(f"name: case{i}\n{body}run: echo hi\n")
         base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-        skyc_env = dict(base_env, HOME=str(tmp / "userhome"), KUBECONFIG=str(tmp / "none"))
+        skyc_env = dict(base_env, HOME=str(tmp / "userhome"), KUBECONFIG=str(tmp / "none"),
+                        XDG_CACHE_HOME=str(tmp / "cache"))  # no kept SDK index either: a fresh install
         skyc_cmd = [sys.executable, "-m", "skyc", "plan", "--offline"]
+        peer = [str(py), str(ROOT / "bench" / "skypilot_optimize.py")] if py is not None else None
+        first_case = next(iter(files.values()))
 
-        # The very first plan after install: a fresh SKYC_HOME, no catalog or render caches.
-        first_home = tmp / "first-home"
-        first, out = _timed_run([*skyc_cmd, str(next(iter(files.values())))], dict(skyc_env, SKYC_HOME=str(first_home)))
-        resources = out.count("\n    + ")
-        print(f"\nskyc beside SkyPilot {skypilot_peer.VERSION} on the same catalog ({', '.join(clouds)} enabled), "
-              f"median of {runs}:")
-        print(f"  first `skyc plan --offline` after install (fresh SKYC_HOME, no caches): {_ms(first)}"
-              f"  ({resources} resources rendered)")
-        if py is None:
-            print("  SkyPilot peer unavailable: skyc figures only")
+        print(f"\nskyc beside SkyPilot {skypilot_peer.VERSION}, same tasks and catalog ({', '.join(clouds)} enabled); "
+              f"wall / CPU time, median of {runs}:")
+        # The very first plan after install: fresh SKYC_HOME and cache directory, nothing kept yet.
+        wall, cpu, out = _timed_run([*skyc_cmd, str(first_case)], dict(skyc_env, SKYC_HOME=str(tmp / "first-home")))
+        print(f"  first `skyc plan --offline` after install (no caches at all):  {_wc(wall, cpu)}"
+              f"  ({out.count(chr(10) + '    + ')} resources rendered)")
         peer_env = None
-        if py is not None:
+        if peer is None:
+            print("  SkyPilot peer unavailable: skyc figures only")
+        else:
             peer_env = dict(base_env, HOME=str(_peer_home(py, tmp, clouds)), SKYPILOT_DISABLE_USAGE_COLLECTION="1")
-            cold, _ = _timed_run([str(py), str(ROOT / "bench" / "skypilot_optimize.py"), str(next(iter(files.values()))),
-                                  ",".join(clouds)], peer_env)
-            print(f"  first SkyPilot optimizer process (fresh ~/.sky state):              {_ms(cold)}")
-        home = tmp / "home"
-        print(f"  {'task':<28} {'SkyPilot optimizer':>18} {'skyc plan (new cluster)':>24} {'ratio':>7}   resources")
+            wall, cpu, _ = _timed_run([*peer, str(first_case), ",".join(clouds)], peer_env)
+            print(f"  first SkyPilot optimizer process (fresh ~/.sky state):         {_wc(wall, cpu)}")
+        env = dict(skyc_env, SKYC_HOME=str(tmp / "home"))
+        print(f"  {'task':<27} {'SkyPilot optimizer':>21} {'skyc plan, new cluster':>23} {'ratio wall/CPU':>15}  res.")
         for name, path in files.items():
-            env = dict(skyc_env, SKYC_HOME=str(home))
-            samples, outs = [], []
-            for _ in range(runs):  # no -c: a generated name, a stack never seen, every run
-                t, out = _timed_run([*skyc_cmd, str(path)], env)
-                samples.append(t)
-                outs.append(out)
-            ours = statistics.median(samples)
-            rendered = outs[-1].count("\n    + ")
-            theirs_s = "-"
-            ratio = "-"
-            if py is not None:
-                theirs = statistics.median(
-                    _timed_run([str(py), str(ROOT / "bench" / "skypilot_optimize.py"), str(path), ",".join(clouds)],
-                               peer_env)[0] for _ in range(runs))
-                theirs_s, ratio = _ms(theirs), f"{theirs / ours:5.1f}x"
-            print(f"  {name:<28} {theirs_s:>18} {_ms(ours):>24} {ratio:>7}   {rendered}")
+            # no -c: a generated name, a stack never seen before, on every run
+            ours = [_timed_run([*skyc_cmd, str(path)], env) for _ in range(runs)]
+            rendered = ours[-1][2].count("\n    + ")
+            o_wall, o_cpu = _pair(ours)
+            theirs_s, ratio = "-", "-"
+            if peer is not None:
+                t_wall, t_cpu = _pair([_timed_run([*peer, str(path), ",".join(clouds)], peer_env) for _ in range(runs)])
+                theirs_s, ratio = _wc(t_wall, t_cpu), f"{t_wall / o_wall:5.1f}x/{t_cpu / o_cpu:4.1f}x"
+            print(f"  {name:<27} {theirs_s:>21} {_wc(o_wall, o_cpu):>23} {ratio:>15}  {rendered}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -421,12 +421,9 @@ def _delta(x: float | None) -> str:
 def render(diffs: list[StackDiff], fmt: Literal["text", "markdown"] = "text", *, policy: Any = None,
            title: str = "skyc plan") -> str:
     """Text for a terminal or Markdown for a pull-request comment (templates diff.*.j2)."""
-    import jinja2
+    from skyc import templating
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("skyc", "templates"), keep_trailing_newline=True, autoescape=False,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = templating.environment()
     name = {"text": "diff.txt.j2", "markdown": "diff.md.j2"}[fmt]
     out = env.get_template(name).render(
         diffs=diffs, total=total_summary(diffs), policy=policy, title=title,

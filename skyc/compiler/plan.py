@@ -301,27 +301,12 @@ def render(plan: Plan, fmt: Literal["text", "markdown", "json"] = "text") -> str
     """Text (terminal), Markdown (pull-request comment) or JSON (the artifact)."""
     if fmt == "json":
         return plan.dumps()
-    import jinja2
-
+    from skyc import templating
     from skyc.compiler.catalog.offers import count_str
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("skyc", "templates"), keep_trailing_newline=True,
-                             autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             bytecode_cache=_template_cache(jinja2))
+    env = templating.environment(trim_blocks=True, lstrip_blocks=True)
     name = {"text": "plan.txt.j2", "markdown": "plan.md.j2"}[fmt]
     return env.get_template(name).render(plan=plan, money=_money, num=count_str).rstrip("\n") + "\n"
-
-
-def _template_cache(jinja2: Any) -> Any:
-    """Compiled templates under $SKYC_HOME/cache (compiling them costs more than rendering)."""
-    from skyc import paths
-
-    d = paths.catalog_cache_dir() / "templates"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(d))
 
 
 def _money(value: float | None) -> str:

@@ -15,13 +15,10 @@ from skyc.compiler.resource_parser import parse_resources
 from skyc.compiler.spec import (HookSpec, ReadinessProbe, ReplicaPolicy, ServiceSpec, StorageSpec, Task, TaskSpec,
                                 VolumeMount, WorkdirGit)
 from skyc.compiler.spec_issues import Collector, pydantic_problems
-from skyc.compiler.task_config import TaskConfig, allowed_keys
 from skyc.compiler.units import parse_seconds, parse_size_gb
 from skyc.compiler.yaml_loader import Document, locate
 from skyc.errors import SpecIssue
 
-# config keys a task may override (SkyPilot's OVERRIDEABLE_CONFIG_KEYS_IN_TASK); None = any value.
-CONFIG_WHITELIST: dict[str, tuple[str, ...] | None] = allowed_keys()
 STORAGE_MODES = ("MOUNT", "COPY", "MOUNT_CACHED")
 LB_POLICIES = ("round_robin", "least_load", "instance_aware_least_load")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+")
@@ -283,14 +280,18 @@ def _service(raw: dict, resources, ctx: Collector) -> ServiceSpec | None:  # noq
 
 def _config(raw: dict, hooks: list, ctx: Collector) -> dict:
     out: dict[str, Any] = {}
+    if raw:  # the models load only for tasks that have a config block
+        from skyc.compiler.task_config import allowed_keys
+
+        whitelist = allowed_keys()
     for key, val in raw.items():
         path = ("config", key)
-        if key not in CONFIG_WHITELIST:
-            close = difflib.get_close_matches(str(key), CONFIG_WHITELIST, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(CONFIG_WHITELIST)}"
+        if key not in whitelist:
+            close = difflib.get_close_matches(str(key), whitelist, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(whitelist)}"
             ctx.error(path, f"{key!r} cannot be set per task{hint}", at_key=True)
             continue
-        allowed = CONFIG_WHITELIST[key]
+        allowed = whitelist[key]
         if allowed is not None:
             if not isinstance(val, dict):
                 ctx.error(path, f"config.{key} must be a mapping")
@@ -324,6 +325,8 @@ def _config(raw: dict, hooks: list, ctx: Collector) -> dict:
 
 def _config_values(key: str, value: Any, ctx: Collector) -> None:
     """Each overridden value must have the type SkyPilot's config schema gives it."""
+    from skyc.compiler.task_config import TaskConfig
+
     try:
         TaskConfig.model_validate({key: value})
     except ValidationError as e:

@@ -3,13 +3,14 @@ the value type SkyPilot's config schema gives it (`hooks` are checked by `spec.H
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class _Cfg(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)  # built when a task has a config block
 
 
 Object = dict[str, Any]
@@ -108,6 +109,7 @@ class TaskConfig(_Cfg):
     hooks: list[Any] | None = None
 
 
+@functools.cache
 def allowed_keys() -> dict[str, tuple[str, ...] | None]:
     """top-level key -> its overridable sub-keys (None = the value is not a section)."""
     from skyc.compiler.spec_issues import _models_in

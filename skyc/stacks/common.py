@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,6 @@ DISK_TIERS = ("low", "medium", "high", "ultra", "best")
 PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderClusterKeyCreatedAtApplyTime skyc"
 PLACEHOLDER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderHostKeyOfTheClusterCreatedAtApply skyc-host"
 PLACEHOLDER_HOST_PRIVATE = "(the cluster's private host key, created at apply time)"
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def field_error(field: str, message: str) -> SpecError:
@@ -113,14 +113,9 @@ def secret_bootstrap(spec: StackSpec, value: str) -> Any:
 
 def bootstrap_script(template: str, spec: StackSpec, user: str, **extra: Any) -> str:
     """Render a node bootstrap template (cloud-init user data or a startup script)."""
-    import jinja2
+    from skyc import templating
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
+    env = templating.environment()
     image = spec.image_id or ""
     host_private, host_public = host_key(spec)
     return env.get_template(template).render(
@@ -140,22 +135,51 @@ def container_image(image: str) -> str:
     return name
 
 
+# The columns plan-time checks match on; each row keeps only these.
+_KEY_COLUMNS = ("InstanceType", "AcceleratorName", "Region", "AvailabilityZone")
+
+
 @lru_cache(maxsize=None)
-def _catalog(catalog: str) -> tuple[dict[str, str], ...]:
+def _catalog(catalog: str) -> dict[str, tuple[dict[str, str], ...]]:
+    """Region -> rows of a bundled catalog (key columns only), kept pickled beside the catalog cache."""
+    import pickle
+
+    from skyc import paths
+
     path = Path(__file__).resolve().parent.parent / "compiler" / "catalog" / "data" / catalog / "vms.csv"
     if not path.exists():
-        return ()
+        return {}
+    st = path.stat()
+    cache = paths.catalog_cache_dir() / f"rows-{catalog}-{st.st_size}-{st.st_mtime_ns}.pickle"
+    try:
+        with cache.open("rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError):
+        pass
+    by_region: dict[str, list[dict[str, str]]] = {}
     with path.open(newline="") as f:
-        return tuple(csv.DictReader(f))
+        for row in csv.DictReader(f):
+            by_region.setdefault(row.get("Region") or "", []).append({k: row.get(k) or "" for k in _KEY_COLUMNS})
+    out = {region: tuple(rows) for region, rows in by_region.items()}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # only slower next time
+    return out
 
 
 def catalog_rows(catalog: str, **match: str) -> list[dict[str, str]]:
-    """Rows of a bundled price catalog whose columns equal `match` (empty if no catalog)."""
-    return [r for r in _catalog(catalog) if all(r.get(k) == v for k, v in match.items())]
+    """Rows of a bundled price catalog whose columns equal `match` (key columns; empty if no catalog)."""
+    by_region = _catalog(catalog)
+    pool = by_region.get(match["Region"], ()) if "Region" in match else [r for rows in by_region.values() for r in rows]
+    return [r for r in pool if all(r.get(k) == v for k, v in match.items())]
 
 
 def catalog_regions(catalog: str) -> set[str]:
-    return {r["Region"] for r in _catalog(catalog)}
+    return set(_catalog(catalog))
 
 
 def require_region(spec: StackSpec, cloud: str) -> str:
