@@ -1,8 +1,10 @@
 """Load only the parts of a Pulumi provider SDK that a program touches, for offline rendering.
 
-A generated SDK subpackage (`pulumi_gcp.compute`) imports every resource module and two modules of
-all its input/output types (`_inputs`, `outputs`, with `_enums`) when first touched: 90,000 lines
-and most of a second for GCP, of which a cluster uses a dozen classes. While rendering, an import
+A generated SDK package (`pulumi_gcp`, `pulumi_gcp.compute`) imports every resource module and two
+modules of all its input/output types (`_inputs`, `outputs`, with `_enums`) when first touched:
+90,000 lines and most of a second for GCP's compute, of which a cluster uses a dozen classes; the
+top package also registers every module for deserialising resource references, which a render
+under mocks never does. While rendering, an import
 hook serves such subpackages lazily: a name is looked up in an index of the package, its resource
 module is loaded from the SDK's own code (bytecode cache included), and the type modules receive
 just the definitions that module names, and those they name in turn, executed from the SDK's own
@@ -144,10 +146,10 @@ class _Subpackage:
     def __init__(self, name: str, pkg_dir: Path):
         self.name, self.dir = name, pkg_dir
         root, _, rest = name.partition(".")
-        self.index = load_index(root, rest, pkg_dir)
+        self.index = load_index(root, rest or "__root__", pkg_dir)
         self.loaded: dict[str, set[int]] = {mod: set() for mod in self.index["types"]}
         self._text: dict[str, str] = {}
-        self._code_path = _index_path(root, rest).with_suffix(".code.pickle")
+        self._code_path = _index_path(root, rest or "__root__").with_suffix(".code.pickle")
         self._code: dict[tuple[str, int], bytes] | None = None
 
     def code(self, mod: str, i: int) -> types.CodeType:
@@ -222,20 +224,25 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, roots: tuple[str, ...]):
         self.roots = roots
         self.subpackages: dict[str, _Subpackage] = {}
+        self._bases: dict[str, Path] = {}
 
     # -- finding
     def find_spec(self, fullname: str, path: Any = None, target: Any = None):  # noqa: ANN201
-        root, dot, rest = fullname.partition(".")
-        if root not in self.roots or not dot:
+        root, _, rest = fullname.partition(".")
+        if root not in self.roots:
             return None
-        parent, _, leaf = fullname.rpartition(".")
-        base = Path(importlib.util.find_spec(root).submodule_search_locations[0])
-        rel = Path(*rest.split("."))
-        if (base / rel / "__init__.py").exists():
-            return importlib.util.spec_from_file_location(fullname, base / rel / "__init__.py", loader=self,
-                                                          submodule_search_locations=[str(base / rel)])
-        if parent in self.subpackages and (base / rel.with_suffix(".py")).exists():
-            return importlib.util.spec_from_file_location(fullname, base / rel.with_suffix(".py"), loader=self)
+        if root not in self._bases:  # found past this hook, so the hook does not ask itself
+            found = importlib.machinery.PathFinder.find_spec(root)
+            if found is None or not found.submodule_search_locations:
+                return None
+            self._bases[root] = Path(found.submodule_search_locations[0])
+        where = self._bases[root] / Path(*rest.split(".")) if rest else self._bases[root]
+        parent = fullname.rpartition(".")[0]
+        if (where / "__init__.py").exists():
+            return importlib.util.spec_from_file_location(fullname, where / "__init__.py", loader=self,
+                                                          submodule_search_locations=[str(where)])
+        if parent in self.subpackages and where.with_suffix(".py").exists():
+            return importlib.util.spec_from_file_location(fullname, where.with_suffix(".py"), loader=self)
         return None
 
     # -- loading
