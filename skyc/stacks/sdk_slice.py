@@ -150,17 +150,29 @@ class _Subpackage:
         self.loaded: dict[str, set[int]] = {mod: set() for mod in self.index["types"]}
         self._text: dict[str, str] = {}
         self._code_path = _index_path(root, rest or "__root__").with_suffix(".code.pickle")
-        self._code: dict[tuple[str, int], bytes] | None = None
+        self._code: dict[tuple[str, Any], Any] | None = None  # (module, block) -> marshalled code
+        self._dirty = False
 
-    def code(self, mod: str, i: int) -> types.CodeType:
-        """A definition's code: compiled once, then kept next to the index."""
+    def _kept(self) -> dict:
         if self._code is None:
             try:
                 with self._code_path.open("rb") as f:
                     self._code = pickle.load(f)
             except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, KeyError, TypeError):
                 self._code = {}
-        raw = self._code.get((mod, i))
+        return self._code
+
+    def needs(self, leaf: str, origin: Path) -> set[str]:
+        """The type names a resource module mentions (found once, then kept with the code)."""
+        kept = self._kept()
+        if ("needs", leaf) not in kept:
+            kept[("needs", leaf)] = sorted(self.names_in(origin.read_text(encoding="utf-8")))
+            self._dirty = True
+        return set(kept[("needs", leaf)])
+
+    def code(self, mod: str, i: int) -> types.CodeType:
+        """A definition's code: compiled once, then kept next to the index."""
+        raw = self._kept().get((mod, i))
         if raw is not None:
             return marshal.loads(raw)
         a, b, line = self.index["types"][mod]["spans"][i]
@@ -170,7 +182,7 @@ class _Subpackage:
         return code
 
     def save_code(self) -> None:
-        if not getattr(self, "_dirty", False) or self._code is None:
+        if not self._dirty or self._code is None:
             return
         self._dirty = False
         try:
@@ -263,7 +275,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return
         loader = importlib.machinery.SourceFileLoader(name, str(origin))
         code = loader.get_code(name)  # the SDK's bytecode cache
-        sub.ensure(sub.names_in(origin.read_text(encoding="utf-8")))
+        sub.ensure(sub.needs(leaf, origin))
+        sub.save_code()
         exec(code, module.__dict__)  # noqa: S102
 
     def _exec_package(self, module: ModuleType, pkg_dir: Path) -> None:
