@@ -114,7 +114,9 @@ def _check_place(r: Resources, n, report: Report) -> Resources:  # noqa: ANN001 
                 report("infra", f"{cloud} has no zone {zone!r}{where}"
                                 f"{_suggest(zone, in_region or n.zones, 'zones' + where)}")
         elif region and not _pattern(region) and all(n.zones[z] != region for z in hits):
-            report("infra", f"zone {zone!r} is in region {n.zones[hits[0]]}, not {region}")
+            theirs = n.zones[hits[0]]
+            report("infra", f"zone {zone!r} is in region {theirs}, not {region}; write infra: "
+                            f"{cloud}/{theirs}/{zone}, or a zone of {region}")
         elif not region and not _pattern(zone):
             region = n.zones[zone]
     if r.instance_type and r.instance_type not in n.instance_types:

@@ -4,11 +4,10 @@ A generated SDK package (`pulumi_gcp`, `pulumi_gcp.compute`) imports every resou
 modules of all its input/output types (`_inputs`, `outputs`, with `_enums`) when first touched:
 90,000 lines and most of a second for GCP's compute, of which a cluster uses a dozen classes; the
 top package also registers every module for deserialising resource references, which a render
-under mocks never does. While rendering, an import
-hook serves such subpackages lazily: a name is looked up in an index of the package, its resource
-module is loaded from the SDK's own code (bytecode cache included), and the type modules receive
-just the definitions that module names, and those they name in turn, executed from the SDK's own
-source text. The classes are the SDK's, so resources register with the same types and inputs as
+under mocks never does. While rendering, an import hook serves such packages lazily: a name is
+looked up in an index of the package, its resource module is loaded from the SDK's own code
+(bytecode cache included), and the type modules receive just the definitions that module names,
+and those they name in turn, compiled from the SDK's own source text. The classes are the SDK's, so resources register with the same types and inputs as
 with the whole package; only the unused definitions are missing. `apply` never uses this.
 
 The index (definition boundaries and the names each definition mentions) is built once per SDK
@@ -17,6 +16,7 @@ version and kept under the machine's cache directory.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -73,7 +73,7 @@ def _shifted(code: types.CodeType, lines: int) -> types.CodeType:
 
 
 def build_index(pkg_dir: Path) -> dict[str, Any]:
-    """The index of one subpackage: where each name is defined and what each definition names."""
+    """The index of one (sub)package: where each name is defined and what each definition names."""
     star = _STAR.findall((pkg_dir / "__init__.py").read_text(encoding="utf-8"))
     resources: dict[str, str] = {}  # public name -> the resource module defining it
     for mod in star:
@@ -83,7 +83,7 @@ def build_index(pkg_dir: Path) -> dict[str, Any]:
         m = re.search(r"^__all__\s*=\s*\[(.*?)\]", text, re.M | re.S)
         for name in re.findall(r"['\"](\w+)['\"]", m.group(1) if m else ""):
             resources.setdefault(name, mod)
-    types: dict[str, dict[str, Any]] = {}
+    modules: dict[str, dict[str, Any]] = {}
     defined: dict[str, tuple[str, int]] = {}  # name -> (type module, block)
     for mod in TYPE_MODULES:
         path = pkg_dir / f"{mod}.py"
@@ -93,30 +93,36 @@ def build_index(pkg_dir: Path) -> dict[str, Any]:
         header_end, spans = _blocks(text)
         all_at = text.find("\n__all__")
         header = text[: all_at + 1] if 0 <= all_at < header_end else text[:header_end]  # `__all__` is set as defined
-        types[mod] = {"header": header, "star": _STAR.findall(header), "spans": spans, "refs": []}
+        modules[mod] = {"header": header, "star": _STAR.findall(header), "spans": spans, "refs": []}
         for i, (a, b, _) in enumerate(spans):
             pattern = _DEFINES_IN_IF if text.startswith("if ", a) else _DEFINES
             for m in pattern.finditer(text, a, b):
                 name = m.group(1) or m.group(2)
                 if name and name not in ("__all__",):
                     defined.setdefault(name, (mod, i))
-    for mod, info in types.items():
+    for mod, info in modules.items():
         text = (pkg_dir / f"{mod}.py").read_text(encoding="utf-8")
         info["refs"] = [sorted({defined[n] for n in set(_NAME.findall(text, a, b)) if n in defined})
                         for a, b, _ in info["spans"]]
-    return {"format": INDEX_FORMAT, "resources": resources, "defined": defined, "types": types}
+    return {"format": INDEX_FORMAT, "resources": resources, "defined": defined, "types": modules}
+
+
+@functools.lru_cache(maxsize=None)
+def _sdk_version(pkg: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _index_path(pkg: str, subpkg: str) -> Path:
-    from importlib import metadata
-
     from skyc import paths
 
-    try:
-        version = metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return paths.cache_dir() / "sdk-index" / f"{pkg}-{version}" / f"{subpkg}.pickle"
+    # compiled code is kept with the index: one directory per interpreter (bytecode differs)
+    tag = sys.implementation.cache_tag
+    return paths.cache_dir() / "sdk-index" / f"{pkg}-{_sdk_version(pkg)}-{tag}" / f"{subpkg}.pickle"
 
 
 def load_index(pkg: str, subpkg: str, pkg_dir: Path) -> dict[str, Any]:
@@ -283,6 +289,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         sub = self.subpackages.get(module.__name__)
         if sub is None:
             sub = self.subpackages[module.__name__] = _Subpackage(module.__name__, pkg_dir)
+
         def __getattr__(attr: str) -> Any:  # noqa: N807 - module attribute hook (PEP 562)
             if attr.startswith("__"):
                 raise AttributeError(attr)
