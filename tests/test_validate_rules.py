@@ -174,7 +174,7 @@ def test_local_sources_resolve_against_the_task_file(tmp_path, monkeypatch):
     with pytest.raises(SpecError) as e:
         load_tasks(task)
     by_field = {i.field: i for i in e.value.issues}
-    assert by_field["workdir"].line == 1 and "not an existing directory" in by_field["workdir"].message
+    assert by_field["workdir"].line == 1 and "nocode does not exist or is not a directory" in by_field["workdir"].message
     assert by_field["file_mounts./data.txt"].line == 3 and str(proj) in by_field["file_mounts./data.txt"].message
 
 

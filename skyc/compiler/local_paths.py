@@ -33,7 +33,7 @@ def problems(workdir: Any, file_mounts: dict[str, Any], base: Path | None) -> li
     out: list[tuple[tuple, str]] = []
     where = f" (relative paths start at {base})" if base is not None else ""
     if isinstance(workdir, str) and not resolve(workdir, base).is_dir():
-        out.append((("workdir",), f"workdir {workdir} is not an existing directory{where}"))
+        out.append((("workdir",), f"{workdir} does not exist or is not a directory{where}"))
     for dst, src in local_sources(file_mounts).items():
         if not resolve(src, base).exists():
             out.append((("file_mounts", dst), f"local source {src} does not exist{where}; create it or fix the path"))
