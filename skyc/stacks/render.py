@@ -14,6 +14,7 @@ import contextlib
 import gc
 import hashlib
 import importlib.util
+import re
 import threading
 from typing import Any, Iterator
 
@@ -41,6 +42,24 @@ def render(spec: StackSpec, *, kept: bool = True) -> dict[str, Any]:
     cached = _cache_read(key)
     if cached is not None:
         return cached
+    # A generated name (a plan without -c) is new every time: keep the rendering of the same spec
+    # under a stand-in of the same shape, and rename it.
+    by_shape = key is not None and _GENERATED.match(spec.stack) is not None
+    stand_in = spec.model_copy(update={"stack": STAND_IN})
+    shape_key = _cache_key(stand_in, provider) if by_shape else None
+    kept_shape = _cache_read(shape_key)
+    if kept_shape is not None:
+        return _renamed(kept_shape, spec.stack)
+    out = _render(spec, provider)
+    _cache_write(key, out)
+    if shape_key is not None:
+        other = _render(stand_in, provider)
+        if _renamed(other, spec.stack) == out:  # the name reaches the stack only as written: shape is enough
+            _cache_write(shape_key, other)
+    return out
+
+
+def _render(spec: StackSpec, provider: Any) -> dict[str, Any]:
     if provider.python_package:
         from skyc.stacks import sdk_slice
 
@@ -48,14 +67,22 @@ def render(spec: StackSpec, *, kept: bool = True) -> dict[str, Any]:
     program = provider.program(spec)
     with _LOCK, _collector_paused():
         mocks, outputs = _run_mocked(program, spec.stack, provider)
-    out = {
+    return {
         "resources": sorted(mocks.recorded, key=lambda r: (r["type"], r["name"])),
         "invokes": sorted(mocks.invokes, key=lambda r: (r["token"], repr(r["args"]))),
         "outputs": _plain(outputs),
         "warnings": render_warnings(spec),
     }
-    _cache_write(key, out)
-    return out
+
+
+_GENERATED = re.compile(r"^skyc-[0-9a-f]{4}$")  # plan.generated_cluster_name()
+STAND_IN = "skyc-0c0c"
+
+
+def _renamed(out: dict[str, Any], name: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(out).replace(STAND_IN, name))
 
 
 # Rendering a cloud stack is dominated by importing its Pulumi SDK (seconds); the result is a
