@@ -25,10 +25,21 @@ ZONAL_CLOUDS = frozenset({"gcp"})  # accelerator prices differ per zone
 MAX_DISK_GB = 65536
 
 
+NOT_PROVISIONABLE = "not provisionable by skyc yet"
+
+
+@functools.lru_cache(maxsize=None)
+def provisionable(cloud: str) -> bool:
+    """Whether a provider can create this catalog's offers (the catalog lists more clouds)."""
+    from skyc.stacks import registry
+
+    return cloud in registry.PROVIDERS
+
+
 @functools.lru_cache(maxsize=None)
 def _supports(cloud: str, capability: str) -> bool:
     """Whether the cloud's provider has a capability mixin (SupportsSpot, SupportsPorts, ...).
-    Clouds without a provider are never enabled, so they never get this far."""
+    A cloud without a provider is judged on its catalog alone (it is rejected as not provisionable)."""
     from skyc.stacks import base, registry
 
     if cloud not in registry.PROVIDERS:
@@ -202,8 +213,6 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
         return "outside the infra filter"
     if not _image_region_ok(r, o.region):
         return "no image_id for this region"
-    if o.cloud not in enabled:
-        return f"{o.cloud} not enabled"
     if r.use_spot:
         if not _supports(o.cloud, "SupportsSpot"):
             return f"{o.cloud} has no spot capacity"
@@ -222,6 +231,12 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
     price = o.spot_price if r.use_spot else o.price
     if r.max_hourly_cost is not None and (price or 0) > r.max_hourly_cost + 1e-9:
         return f"${price:.2f}/h over max_hourly_cost ${r.max_hourly_cost:.2f}"
+    # Last, so these two reasons mean "would fit otherwise": the plan lists such offers that
+    # are cheaper than the chosen one.
+    if not provisionable(o.cloud):
+        return f"{o.cloud} {NOT_PROVISIONABLE}"
+    if o.cloud not in enabled:
+        return f"{o.cloud} not enabled"
     return None
 
 
@@ -327,8 +342,6 @@ def optimize(choice: ResourceChoice, num_nodes: int, catalog: Any, enabled: set[
 
 def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, enabled: set[str],
                        rejected: list[Placement], misses: list[Offer]) -> None:
-    from skyc.stacks import registry
-
     for r in choice.candidates:
         if r.accelerator and catalog.canonical_accelerator(r.accelerator.name) is None:
             known = sorted(set(catalog.accelerator_names.values()))
@@ -355,7 +368,7 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
         same = [o for o in misses if o.accelerator and o.accelerator.lower() == r.accelerator.name.lower()]
         if same:
             counts = sorted({o.accelerator_count for o in same})
-            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, o.cloud in registry.PROVIDERS,
+            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, provisionable(o.cloud),
                                            -(o.price or o.spot_price or 1e9)))
             if r.accelerator.count > counts[-1]:
                 lines[0] = f"no {r.accelerator}; largest is {top.accelerator}:{count_str(top.accelerator_count)} " \
@@ -365,11 +378,13 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
                            f"{', '.join(count_str(c) for c in counts)}"
     # Closest first: enabled infra, then infra skyc can provision (the catalog lists more clouds),
     # then the most accelerators, then the price.
-    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, p.cloud not in registry.PROVIDERS,
+    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, not provisionable(p.cloud),
                                            -sum(p.accelerators.values()), p.sort_key()))[:3]
     if near:
         lines.append("closest: " + "; ".join(f"{p.describe()} ${p.hourly_price:.2f}/h ({p.reason})" for p in near))
-    if rejected and all(p.reason.endswith("not enabled") for p in rejected):
+    if rejected and all(p.reason.endswith(NOT_PROVISIONABLE) for p in rejected):
+        lines.append(f"every match is on a cloud that is {NOT_PROVISIONABLE}: see `skyc gpus list` for the clouds it can use")
+    elif rejected and all(p.reason.endswith(("not enabled", NOT_PROVISIONABLE)) for p in rejected):
         lines.append("every match is on infra that is not enabled: run `skyc check` (or plan with --offline)")
     raise ResourcesUnavailableError("\n".join(lines))
 
