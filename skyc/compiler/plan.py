@@ -173,7 +173,7 @@ def stack_spec(cluster: str, p: Any) -> StackSpec:
         instance_type=None if p.capacity else p.instance_type, num_nodes=p.num_nodes, use_spot=p.use_spot,
         accelerator_name=acc_name, accelerator_count=acc_count or 0,
         cpus=r.cpus if p.capacity else p.vcpus, memory=r.memory if p.capacity else p.memory,
-        disk_size=r.disk_size, disk_tier=r.disk_tier, ports=list(r.ports), image_id=_image_for(r.image_id, p.region),
+        disk_size=r.disk_size, disk_tier=r.disk_tier, network_tier=r.network_tier, ports=list(r.ports), image_id=_image_for(r.image_id, p.region),
         labels=dict(r.labels),
     )
 

@@ -24,7 +24,7 @@ class StackSpec(BaseModel):
     version: int = 1
     stack: str  # cluster or service name = Pulumi stack name
     kind: Literal["cluster", "service"] = "cluster"
-    provider: str  # "local", "ssh", "aws", "gcp", "azure", "kubernetes"
+    provider: str  # a registered provider's name: "local", "aws", "kubernetes", "lambda", ...
     region: str | None = None
     zone: str | None = None
     instance_type: str | None = None
@@ -36,6 +36,7 @@ class StackSpec(BaseModel):
     memory: float | None = None  # GiB per node
     disk_size: int = 256
     disk_tier: str | None = None
+    network_tier: str | None = None  # "best": the fastest interconnect the provider has (InfiniBand, RDMA)
     ports: list[str] = Field(default_factory=list)
     image_id: str | None = None  # resolved for the chosen region; "docker:..." for containers
     labels: dict[str, str] = Field(default_factory=dict)
