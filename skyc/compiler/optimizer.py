@@ -228,7 +228,7 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
         return f"{o.cloud} runs single-node clusters only"
     if o.max_nodes is not None and num_nodes > o.max_nodes:
         return f"pool has {o.max_nodes} host(s), need {num_nodes}"
-    price = o.spot_price if r.use_spot else o.price
+    price = _price(o, r)
     if r.max_hourly_cost is not None and (price or 0) > r.max_hourly_cost + 1e-9:
         return f"${price:.2f}/h over max_hourly_cost ${r.max_hourly_cost:.2f}"
     # Last, so these two reasons mean "would fit otherwise": the plan lists such offers that
@@ -243,8 +243,16 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
 _SILENT = ("other cloud", "other accelerator", "has accelerators")
 
 
+def _price(o: Offer, r: Resources) -> float | None:
+    """$/h of one node of `o` for request `r` (spot or on-demand; capacity priced by its rates)."""
+    if o.rates is None:
+        return o.spot_price if r.use_spot else o.price
+    acc = r.accelerator
+    return o.price_for(r.cpus, r.memory, acc.name if acc else None, acc.count if acc else 0, r.use_spot)
+
+
 def _placement(o: Offer, r: Resources, idx: int, num_nodes: int, reason: str = "") -> Placement:
-    price = o.spot_price if r.use_spot else o.price
+    price = _price(o, r)
     keep_zone = r.use_spot or r.zone is not None or o.cloud in ZONAL_CLOUDS
     acc: dict[str, float] = {}
     if o.accelerator == WILDCARD:
@@ -270,7 +278,7 @@ def _candidate(r: Resources, idx: int, num_nodes: int, catalog: Any, enabled: se
     one per (cloud, instance type, reason).
     """
     keep_zone = r.use_spot or r.zone is not None
-    price_of = (lambda o: o.spot_price) if r.use_spot else (lambda o: o.price)
+    price_of = lambda o: _price(o, r)  # noqa: E731
     ok: dict[tuple, Offer] = {}
     rejected: dict[tuple, tuple[Offer, str]] = {}
     count_misses: list[Offer] = []
