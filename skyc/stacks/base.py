@@ -12,6 +12,11 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# A provider's error containing this phrase means the cloud refused its credentials: launch then
+# stops trying that cloud instead of walking through its other placements.
+CREDENTIALS_REJECTED = "credentials rejected"
+
+
 class StackSpec(BaseModel):
     """Everything a provider's program needs to build one cluster or service stack.
 

@@ -15,14 +15,14 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable
 
+from skyc.stacks.base import CREDENTIALS_REJECTED
+
 CAPACITY = "capacity"  # no capacity for this type/region right now: try another placement
 AUTH = "auth"  # the API key was refused: no placement on this cloud will work
 NOT_FOUND = "not-found"
 RATE_LIMIT = "rate-limit"
 OTHER = "error"
 
-# The message of an error the engine reports; launch looks for it (see skyc.lifecycle.launch).
-CREDENTIALS_REJECTED = "credentials rejected"
 
 
 class ApiError(Exception):

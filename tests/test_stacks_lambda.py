@@ -1,0 +1,204 @@
+"""Lambda Cloud: the program under Pulumi mocks, its REST client against a local fake of Lambda's
+API (capacity errors, bad key, rate limits), and the real Pulumi engine creating and destroying
+a cluster through the dynamic provider, with launch failing over after capacity errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skyc.errors import ProviderError, SpecError
+from skyc.stacks import lambda_cloud, render, rest
+from skyc.stacks.base import StackSpec
+from skyc.stacks.registry import get
+from tests.fake_clouds import FakeLambda
+
+A100_REGIONS = ["us-east-1", "us-west-1", "us-west-2"]
+SPEC = StackSpec(stack="c1", provider="lambda", region="us-west-2", instance_type="gpu_8x_a100",
+                 accelerator_name="A100", accelerator_count=8, num_nodes=2, ports=["8080", "9000-9010"])
+
+
+@pytest.fixture
+def api(tmp_path, monkeypatch):
+    """A fake Lambda API with a key file in a private HOME; the env reaches the engine's plugin."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(Path("~/.cache").expanduser()))  # the Pulumi CLI build stays found
+    home = tmp_path / "home"
+    (home / ".lambda_cloud").mkdir(parents=True)
+    (home / ".lambda_cloud" / "lambda_keys").write_text(f"api_key = {FakeLambda.key}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    server = FakeLambda({"gpu_8x_a100": list(A100_REGIONS), "gpu_1x_a10": ["us-east-1"]}).start()
+    monkeypatch.setenv("SKYC_LAMBDA_API_URL", server.url)
+    monkeypatch.setenv("SKYC_API_POLL_S", "0.05")
+    monkeypatch.setenv("SKYC_API_BACKOFF_S", "0.01")
+    yield server
+    server.stop()
+
+
+# ---------------------------------------------------------------- program under mocks
+
+
+def test_program_registers_key_firewall_and_one_instance_per_node():
+    out = render.render(SPEC)
+    by_name = {r["name"]: r["inputs"] for r in out["resources"]}
+    assert sorted(by_name) == ["firewall", "head", "ssh-key", "worker1"]
+    key = by_name["ssh-key"]
+    assert key["name"].startswith("skyc-c1-") and key["public_key"].startswith("ssh-ed25519 ")
+    head, worker = by_name["head"], by_name["worker1"]
+    assert (head["region"], head["instance_type"], head["name"]) == ("us-west-2", "gpu_8x_a100", "c1-head")
+    assert worker["name"] == "c1-worker1" and head["ssh_key_name"] == worker["ssh_key_name"] == key["name"]
+    assert head["user_data"].startswith("#cloud-config") and "ed25519_public" in head["user_data"]
+    assert by_name["firewall"]["port_ranges"] == [[8080, 8080], [9000, 9010]]
+    assert by_name["firewall"]["tag"] == "skyc c1" and by_name["firewall"]["source_network"] == "0.0.0.0/0"
+    assert any("account-wide" in w for w in out["warnings"])
+    nodes = out["outputs"]["inventory"]["nodes"]
+    assert [(n["name"], n["ssh_user"], n["ssh_port"]) for n in nodes] == [("head", "ubuntu", 22), ("worker1", "ubuntu", 22)]
+    assert all(n["public_ip"].startswith("203.0.") and n["accelerators"] == {"A100": 8} for n in nodes)
+
+
+def test_no_ports_no_firewall_rules():
+    names = [r["name"] for r in render.render_resources(SPEC.model_copy(update={"ports": [], "num_nodes": 1}))]
+    assert names == ["head", "ssh-key"]
+
+
+@pytest.mark.parametrize("update, error, match", [
+    ({"use_spot": True}, ProviderError, "no spot"),
+    ({"stopped": True}, ProviderError, "cannot be stopped"),
+    ({"image_id": "ami-0123456789abcdef0"}, SpecError, "docker:"),
+    ({"disk_tier": "high"}, SpecError, "disk_tier"),
+    ({"region": "us-south-1"}, SpecError, "no firewall"),
+    ({"instance_type": "gpu_9x_nothing"}, ProviderError, "does not offer"),
+    ({"stack": "x" * 60}, SpecError, "too long"),
+])
+def test_validation_names_the_problem(update, error, match):
+    with pytest.raises(error, match=match):
+        get("lambda").validate(SPEC.model_copy(update=update))
+
+
+def test_capabilities_no_spot_no_stop():
+    from skyc.stacks.base import SupportsMultiNode, SupportsPorts, SupportsSpot, SupportsStopStart, supports
+
+    p = get("lambda")
+    assert supports(p, SupportsMultiNode) and supports(p, SupportsPorts)
+    assert not supports(p, SupportsSpot) and not supports(p, SupportsStopStart)
+
+
+# ---------------------------------------------------------------- credentials and the REST client
+
+
+def test_credentials_as_skypilot_reads_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    report = get("lambda").check_credentials()
+    assert not report.enabled and "~/.lambda_cloud/lambda_keys" in report.reason and "api_key = <KEY>" in report.reason
+    (tmp_path / ".lambda_cloud").mkdir()
+    (tmp_path / ".lambda_cloud" / "lambda_keys").write_text("api_key = secret123\n")
+    assert get("lambda").check_credentials().enabled and lambda_cloud.api_key() == "secret123"
+
+
+def test_rate_limits_are_retried_then_reported(api):
+    api.rate_limit_next = 2
+    assert lambda_cloud.client().request("GET", "/ssh-keys") == {"data": []}
+    assert len(api.calls("GET", "/ssh-keys")) == 3
+    api.rate_limit_next = 100
+    with pytest.raises(rest.ApiError, match="rate limited.*after 6 attempts") as err:
+        lambda_cloud.client().request("GET", "/ssh-keys")
+    assert err.value.kind == rest.RATE_LIMIT
+
+
+def test_bad_key_and_capacity_and_not_found_are_classified(api, monkeypatch):
+    c = lambda_cloud.client()
+    with pytest.raises(rest.ApiError) as err:
+        c.request("POST", "/instance-operations/launch", {"region_name": "us-south-1", "instance_type_name": "gpu_8x_a100",
+                                                         "ssh_key_names": [], "quantity": 1})
+    assert err.value.kind == rest.CAPACITY and "no capacity" in str(err.value)
+    with pytest.raises(rest.ApiError) as err:
+        c.request("GET", "/instances/nope")
+    assert err.value.kind == rest.NOT_FOUND
+    api.key = "rotated"
+    with pytest.raises(rest.ApiError, match="credentials rejected: API key was invalid") as err:
+        c.request("GET", "/instances")
+    assert err.value.kind == rest.AUTH and "lambda_keys" in str(err.value)
+
+
+def test_unreachable_api_is_a_clear_error(monkeypatch, api):
+    monkeypatch.setenv("SKYC_LAMBDA_API_URL", "http://127.0.0.1:9/api/v1")
+    with pytest.raises(rest.ApiError, match="cannot reach http://127.0.0.1:9"):
+        lambda_cloud.client().request("GET", "/instances")
+
+
+# ---------------------------------------------------------------- the real engine against the fake API
+
+
+def test_engine_up_and_destroy_leave_the_account_as_it_was(engine, api):
+    foreign = {"protocol": "tcp", "port_range": [443, 443], "source_network": "0.0.0.0/0", "description": "web"}
+    api.firewall = [foreign]
+    inv = engine.up(SPEC)
+    assert [(n.name, n.public_ip, n.private_ip, n.ssh_user) for n in inv.nodes] == [
+        ("head", "192.0.2.1", "10.19.0.1", "ubuntu"), ("worker1", "192.0.2.2", "10.19.0.2", "ubuntu")]
+    (key,) = api.keys.values()
+    live = api.live()
+    assert [i["region"]["name"] for i in live] == ["us-west-2", "us-west-2"]
+    assert all(i["ssh_key_names"] == [key["name"]] for i in live)
+    assert all(inv.head.host_key and inv.head.host_key.split()[1] in i["user_data"] for i in live)  # pinned host key
+    assert api.firewall[0] == foreign and [r["port_range"] for r in api.firewall[1:]] == [[8080, 8080], [9000, 9010]]
+    state = engine.export("c1")
+    assert "BEGIN OPENSSH PRIVATE KEY" not in str(state)  # the host key stays out of the state
+    engine.destroy("c1")
+    assert api.live() == [] and api.keys == {} and api.firewall == [foreign]
+
+
+class _UI:
+    def __init__(self):
+        self.notes: list[str] = []
+
+    def phase(self, _what):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+def _task(tmp_path, body: str):
+    from skyc.compiler.spec import load_tasks
+
+    f = tmp_path / "task.yaml"
+    f.write_text(body)
+    (task,) = load_tasks(f)
+    return task
+
+
+def test_capacity_errors_fail_over_to_the_next_region(engine, api, tmp_path):
+    from skyc.lifecycle import ops
+    from skyc.lifecycle.launch import provision_with_failover
+
+    # Same price everywhere: regions are tried in name order.
+    api.types["gpu_8x_a100"] = ["us-west-2", "us-west-3"]  # us-west-1 advertises no capacity
+    api.launch_fails_in = {"us-west-2"}  # advertised, but gone by the time of the launch
+    ui = _UI()
+    task = _task(tmp_path, "resources:\n  infra: lambda/us-west-*\n  accelerators: A100:8\n")
+    chosen = provision_with_failover(task, "fo", ui=ui, ssh_config=False)
+    assert chosen.stack.region == "us-west-3"
+    failed = [n for n in ui.notes if n.startswith("Provisioning on")]
+    assert [n.split(" failed")[0] for n in failed] == ["Provisioning on lambda/us-west-1", "Provisioning on lambda/us-west-2"]
+    assert all("no capacity" in n for n in failed)
+    assert len(api.calls("POST", "/instance-operations/launch")) == 2  # the advertised-empty region was not tried
+    assert [i["region"]["name"] for i in api.live()] == ["us-west-3"] and len(api.keys) == 1  # nothing orphaned
+    ops.down("fo")
+    assert api.live() == [] and api.keys == {}
+
+
+def test_rejected_key_stops_the_launch_without_trying_every_region(engine, api, tmp_path):
+    from skyc.errors import ResourcesUnavailableError
+    from skyc.lifecycle.launch import provision_with_failover
+
+    api.key = "revoked"
+    ui = _UI()
+    task = _task(tmp_path, "resources:\n  infra: lambda\n  accelerators: A100:8\n")
+    with pytest.raises(ResourcesUnavailableError):
+        provision_with_failover(task, "badkey", ui=ui, ssh_config=False)
+    failed = [n for n in ui.notes if n.startswith("Provisioning on")]
+    assert len(failed) == 1 and "credentials rejected" in failed[0]
+    assert api.instances == {} and api.keys == {}
