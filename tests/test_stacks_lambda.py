@@ -171,6 +171,8 @@ def _task(tmp_path, body: str):
 
 
 def test_capacity_errors_fail_over_to_the_next_region(engine, api, tmp_path):
+    from skyc import registry as reg
+    from skyc.cli.status import cost_rows
     from skyc.lifecycle import ops
     from skyc.lifecycle.launch import provision_with_failover
 
@@ -188,6 +190,12 @@ def test_capacity_errors_fail_over_to_the_next_region(engine, api, tmp_path):
     assert [i["region"]["name"] for i in api.live()] == ["us-west-3"] and len(api.keys) == 1  # nothing orphaned
     ops.down("fo")
     assert api.live() == [] and api.keys == {}
+    # cost-report prices the cluster at the catalog's $/h, after it is gone too; the failed attempts never ran
+    rows = {r["region"]: r for r in cost_rows(reg.Registry())}
+    assert sorted(rows) == ["us-west-1", "us-west-2", "us-west-3"]
+    assert all(r["cloud"] == "lambda" and r["hourly_price"] == 10.32 for r in rows.values())
+    assert rows["us-west-1"]["total_cost"] == rows["us-west-2"]["total_cost"] == 0
+    assert rows["us-west-3"]["total_cost"] == pytest.approx(rows["us-west-3"]["duration"] / 3600 * 10.32, abs=0.02)
 
 
 def test_rejected_key_stops_the_launch_without_trying_every_region(engine, api, tmp_path):
