@@ -143,6 +143,8 @@ class FakeLambda(FakeAPI):
                                    "ssh_key_names": body["ssh_key_names"], "user_data": body.get("user_data"),
                                    "ip": f"192.0.2.{n}", "private_ip": f"10.19.0.{n}"}
             return 200, {"data": {"instance_ids": [iid]}}
+        if method == "GET" and path == "/instances":
+            return 200, {"data": [{k: v for k, v in i.items() if k not in ("polls", "user_data")} for i in self.live()]}
         if method == "GET" and path.startswith("/instances/"):
             inst = self.instances.get(path.rsplit("/", 1)[1])
             if inst is None:
@@ -207,6 +209,8 @@ class FakeRunPod(FakeAPI):
                               "portMappings": {}, "interruptible": body.get("interruptible", False),
                               "costPerHr": 2.69, "body": body, "polls": 0}
             return 201, {k: v for k, v in self.pods[pid].items() if k not in ("body", "polls")}
+        if method == "GET" and path == "/pods":
+            return 200, [{k: v for k, v in p.items() if k not in ("body", "polls")} for p in self.live()]
         if path.startswith("/pods/"):
             pod = self.pods.get(path.rsplit("/", 1)[1])
             if pod is None or pod["desiredStatus"] == "TERMINATED":

@@ -130,7 +130,7 @@ def test_unreachable_api_is_a_clear_error(monkeypatch, api):
 # ---------------------------------------------------------------- the real engine against the fake API
 
 
-def test_engine_up_and_destroy_leave_the_account_as_it_was(engine, api):
+def test_engine_up_and_destroy_leave_the_account_as_it_was(api, engine):
     foreign = {"protocol": "tcp", "port_range": [443, 443], "source_network": "0.0.0.0/0", "description": "web"}
     api.firewall = [foreign]
     inv = engine.up(SPEC)
@@ -170,35 +170,47 @@ def _task(tmp_path, body: str):
     return task
 
 
-def test_capacity_errors_fail_over_to_the_next_region(engine, api, tmp_path):
+def test_capacity_errors_fail_over_to_the_next_region(api, engine, tmp_path):
     from skyc import registry as reg
     from skyc.cli.status import cost_rows
     from skyc.lifecycle import ops
     from skyc.lifecycle.launch import provision_with_failover
 
     # Same price everywhere: regions are tried in name order.
-    api.types["gpu_8x_a100"] = ["us-west-2", "us-west-3"]  # us-west-1 advertises no capacity
-    api.launch_fails_in = {"us-west-2"}  # advertised, but gone by the time of the launch
+    api.launch_fails_in = {"us-west-1"}  # advertised, but gone by the time of the launch
     ui = _UI()
     task = _task(tmp_path, "resources:\n  infra: lambda/us-west-*\n  accelerators: A100:8\n")
     chosen = provision_with_failover(task, "fo", ui=ui, ssh_config=False)
-    assert chosen.stack.region == "us-west-3"
+    assert chosen.stack.region == "us-west-2"
     failed = [n for n in ui.notes if n.startswith("Provisioning on")]
-    assert [n.split(" failed")[0] for n in failed] == ["Provisioning on lambda/us-west-1", "Provisioning on lambda/us-west-2"]
-    assert all("no capacity" in n for n in failed)
-    assert len(api.calls("POST", "/instance-operations/launch")) == 2  # the advertised-empty region was not tried
-    assert [i["region"]["name"] for i in api.live()] == ["us-west-3"] and len(api.keys) == 1  # nothing orphaned
+    assert [n.split(" failed")[0] for n in failed] == ["Provisioning on lambda/us-west-1"]
+    assert "no capacity" in failed[0] and "insufficient-capacity" in failed[0]
+    assert [i["region"]["name"] for i in api.live()] == ["us-west-2"] and len(api.keys) == 1  # nothing orphaned
     ops.down("fo")
     assert api.live() == [] and api.keys == {}
-    # cost-report prices the cluster at the catalog's $/h, after it is gone too; the failed attempts never ran
+    # cost-report prices the cluster at the catalog's $/h, after it is gone too; the failed attempt never ran
     rows = {r["region"]: r for r in cost_rows(reg.Registry())}
-    assert sorted(rows) == ["us-west-1", "us-west-2", "us-west-3"]
+    assert sorted(rows) == ["us-west-1", "us-west-2"]
     assert all(r["cloud"] == "lambda" and r["hourly_price"] == 10.32 for r in rows.values())
-    assert rows["us-west-1"]["total_cost"] == rows["us-west-2"]["total_cost"] == 0
-    assert rows["us-west-3"]["total_cost"] == pytest.approx(rows["us-west-3"]["duration"] / 3600 * 10.32, abs=0.02)
+    assert rows["us-west-1"]["total_cost"] == 0
+    assert rows["us-west-2"]["total_cost"] == pytest.approx(rows["us-west-2"]["duration"] / 3600 * 10.32, abs=0.02)
 
 
-def test_rejected_key_stops_the_launch_without_trying_every_region(engine, api, tmp_path):
+def test_a_region_without_advertised_capacity_is_not_launched_in(api):
+    """Launches are rate limited to a few a minute: the instance-types capacity list is asked first."""
+    key = lambda_cloud.client().request("POST", "/ssh-keys", {"name": "k", "public_key": "ssh-ed25519 AAAA"})["data"]
+    props = {"name": "c-head", "region": "us-east-2", "instance_type": "gpu_8x_a100", "ssh_key_name": key["name"],
+             "user_data": "#cloud-config\n", "timeout": 5}
+    with pytest.raises(rest.ApiError, match="no capacity: no gpu_8x_a100 capacity in us-east-2") as err:
+        lambda_cloud._Instance().create(props)
+    assert err.value.kind == rest.CAPACITY and api.calls("POST", "/instance-operations/launch") == []
+    api.boot_polls = 10_000  # never becomes active: the launched instance is terminated, not left behind
+    with pytest.raises(TimeoutError):
+        lambda_cloud._Instance().create({**props, "region": "us-east-1", "timeout": 0.3})
+    assert len(api.calls("POST", "/instance-operations/launch")) == 1 and api.live() == []
+
+
+def test_rejected_key_stops_the_launch_without_trying_every_region(api, engine, tmp_path):
     from skyc.errors import ResourcesUnavailableError
     from skyc.lifecycle.launch import provision_with_failover
 
@@ -210,3 +222,24 @@ def test_rejected_key_stops_the_launch_without_trying_every_region(engine, api, 
     failed = [n for n in ui.notes if n.startswith("Provisioning on")]
     assert len(failed) == 1 and "credentials rejected" in failed[0]
     assert api.instances == {} and api.keys == {}
+
+
+def test_down_sweeps_what_an_interrupted_launch_left(api, monkeypatch):
+    """An `up` killed after Lambda launched the instance but before the state recorded it:
+    destroy's clean-up finds the cluster's instances, key and rules by name, and nothing else."""
+    c = lambda_cloud.client()
+    for name in ("c1-ssh", "other"):
+        c.request("POST", "/ssh-keys", {"name": f"skyc-{name}-0123abcd", "public_key": "ssh-ed25519 AAAA"})
+    c.request("POST", "/instance-operations/launch", {"region_name": "us-east-1", "instance_type_name": "gpu_8x_a100",
+                                                      "ssh_key_names": ["skyc-c1-ssh-0123abcd"], "quantity": 1, "name": "c1-ssh-head"})
+    c.request("POST", "/instance-operations/launch", {"region_name": "us-east-1", "instance_type_name": "gpu_8x_a100",
+                                                      "ssh_key_names": ["skyc-other-0123abcd"], "quantity": 1, "name": "other-head"})
+    api.firewall = [{"protocol": "tcp", "port_range": [80, 80], "source_network": "0.0.0.0/0", "description": "skyc c1-ssh"},
+                    {"protocol": "tcp", "port_range": [443, 443], "source_network": "0.0.0.0/0", "description": "web"}]
+    get("lambda").cleanup("c1-ssh")
+    assert [i["name"] for i in api.live()] == ["other-head"]
+    assert [k["name"] for k in api.keys.values()] == ["skyc-other-0123abcd"]
+    assert [r["description"] for r in api.firewall] == ["web"]
+    monkeypatch.setenv("SKYC_LAMBDA_API_URL", "http://127.0.0.1:9/api/v1")  # nothing listens there
+    with pytest.raises(ProviderError, match="run `skyc down other` again"):
+        get("lambda").cleanup("other")

@@ -111,7 +111,7 @@ def test_client_classifies_capacity_auth_and_rate_limits(api):
     assert err.value.kind == rest.AUTH
 
 
-def test_engine_creates_and_deletes_the_pod(engine, api):
+def test_engine_creates_and_deletes_the_pod(api, engine):
     inv = engine.up(SPEC)
     (node,) = inv.nodes
     assert (node.public_ip, node.ssh_port, node.ssh_user) == ("192.0.2.50", 40022, "root")
@@ -123,10 +123,18 @@ def test_engine_creates_and_deletes_the_pod(engine, api):
     assert api.live() == []
 
 
-def test_engine_reports_no_capacity_and_leaves_nothing(engine, api):
+def test_engine_reports_no_capacity_and_leaves_nothing(api, engine):
     from skyc.errors import EngineError
 
     with pytest.raises(EngineError, match="no capacity"):
         engine.up(SPEC.model_copy(update={"zone": "EU-RO-1", "region": "RO"}))
     assert api.live() == []
     engine.destroy("rp")
+
+
+def test_down_sweeps_a_pod_an_interrupted_launch_left(api):
+    c = runpod.client()
+    for name in ("rp-head", "other-head"):
+        c.request("POST", "/pods", {"name": name, "dataCenterIds": ["US-TX-3"], "ports": ["22/tcp"]})
+    get("runpod").cleanup("rp")
+    assert [p["name"] for p in api.live()] == ["other-head"]

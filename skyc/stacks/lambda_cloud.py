@@ -287,6 +287,32 @@ class LambdaProvider(Provider, SupportsMultiNode, SupportsPorts):
         common.parse_ports(spec.ports)
         common.check_offered("lambda", "Lambda", spec, InstanceType=spec.instance_type)
 
+    def cleanup(self, stack: str) -> None:
+        """After destroy: terminate instances, keys and firewall rules of the cluster that an
+        interrupted `up` created before the state recorded them (found by their names)."""
+        import re
+
+        if not api_key():
+            return
+        nodes = re.compile(rf"^{re.escape(stack)}-(head|worker\d+)$")
+        keys = re.compile(rf"^skyc-{re.escape(stack)}-[0-9a-f]{{8}}$")
+        try:
+            c = client()
+            ids = [i["id"] for i in c.request("GET", "/instances")["data"]
+                   if nodes.match(i.get("name") or "") and i.get("status") not in ("terminated", "terminating")]
+            if ids:
+                c.request("POST", "/instance-operations/terminate", {"instance_ids": ids})
+            for key in c.request("GET", "/ssh-keys")["data"]:
+                if keys.match(key.get("name") or ""):
+                    _ignore_missing(lambda: c.request("DELETE", f"/ssh-keys/{key['id']}"))
+            tag = f"skyc {stack}"
+            if any(r.get("description") == tag for r in c.request("GET", "/firewall-rules")["data"]):
+                _Firewall()._put(None, tag)
+        except rest.ApiError as e:
+            from skyc.errors import ProviderError
+
+            raise ProviderError(f"could not check Lambda for leftovers of {stack}: {e}; run `skyc down {stack}` again") from None
+
     def warnings(self, spec: StackSpec) -> list[str]:
         if spec.ports and ports_cidr() == OPEN_CIDR:
             return ["Lambda firewall rules are account-wide: the task ports open to 0.0.0.0/0 on every instance of the "

@@ -263,6 +263,21 @@ class RunPodProvider(Provider, SupportsSpot, SupportsPorts):
         key, why = read_api_key()
         return CredentialReport(enabled=bool(key), reason=why)
 
+    def cleanup(self, stack: str) -> None:
+        """After destroy: delete a pod of the cluster that an interrupted `up` created before the
+        state recorded it (found by its name)."""
+        if not read_api_key()[0]:
+            return
+        try:
+            c = client()
+            for pod in c.request("GET", "/pods") or []:
+                if pod.get("name") == f"{stack}-head" and pod.get("desiredStatus") != "TERMINATED":
+                    _delete(c, pod["id"])
+        except rest.ApiError as e:
+            from skyc.errors import ProviderError
+
+            raise ProviderError(f"could not check RunPod for leftovers of {stack}: {e}; run `skyc down {stack}` again") from None
+
     def mock_outputs(self, typ: str, name: str, inputs: dict) -> dict | None:
         from skyc.stacks.render import fake_ip
 
