@@ -4,11 +4,28 @@ Loopback only; each test starts its own and stops it."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def serving(api: "FakeAPI", monkeypatch, url_env: str, home: Path) -> Iterator["FakeAPI"]:
+    """Run `api` and point skyc (and the engine's dynamic-provider plugin, through the
+    environment) at it, with `home` as HOME and short polls and backoffs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(Path("~/.cache").expanduser()))  # the Pulumi CLI build stays found
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv(url_env, api.start().url)
+    monkeypatch.setenv("SKYC_API_POLL_S", "0.05")
+    monkeypatch.setenv("SKYC_API_BACKOFF_S", "0.01")
+    try:
+        yield api
+    finally:
+        api.stop()
 
 
 class FakeAPI:

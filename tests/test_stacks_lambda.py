@@ -4,7 +4,6 @@ a cluster through the dynamic provider, with launch failing over after capacity 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from skyc.errors import ProviderError, SpecError
 from skyc.stacks import lambda_cloud, render, rest
 from skyc.stacks.base import StackSpec
 from skyc.stacks.registry import get
-from tests.fake_clouds import FakeLambda
+from tests.fake_clouds import FakeLambda, serving
 
 A100_REGIONS = ["us-east-1", "us-west-1", "us-west-2"]
 SPEC = StackSpec(stack="c1", provider="lambda", region="us-west-2", instance_type="gpu_8x_a100",
@@ -22,18 +21,13 @@ SPEC = StackSpec(stack="c1", provider="lambda", region="us-west-2", instance_typ
 @pytest.fixture
 def api(tmp_path, monkeypatch):
     """A fake Lambda API with a key file in a private HOME; the env reaches the engine's plugin."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(Path("~/.cache").expanduser()))  # the Pulumi CLI build stays found
     home = tmp_path / "home"
     (home / ".lambda_cloud").mkdir(parents=True)
     (home / ".lambda_cloud" / "lambda_keys").write_text(f"api_key = {FakeLambda.key}\n")
-    monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    server = FakeLambda({"gpu_8x_a100": list(A100_REGIONS), "gpu_1x_a10": ["us-east-1"]}).start()
-    monkeypatch.setenv("SKYC_LAMBDA_API_URL", server.url)
-    monkeypatch.setenv("SKYC_API_POLL_S", "0.05")
-    monkeypatch.setenv("SKYC_API_BACKOFF_S", "0.01")
-    yield server
-    server.stop()
+    fake = FakeLambda({"gpu_8x_a100": list(A100_REGIONS), "gpu_1x_a10": ["us-east-1"]})
+    with serving(fake, monkeypatch, "SKYC_LAMBDA_API_URL", home) as server:
+        yield server
 
 
 # ---------------------------------------------------------------- program under mocks

@@ -12,7 +12,7 @@ from skyc.errors import ProviderError, SpecError
 from skyc.stacks import render, rest, runpod
 from skyc.stacks.base import StackSpec, SupportsMultiNode, SupportsSpot, SupportsStopStart, supports
 from skyc.stacks.registry import get
-from tests.fake_clouds import FakeRunPod
+from tests.fake_clouds import FakeRunPod, serving
 
 SPEC = StackSpec(stack="rp", provider="runpod", region="US", zone="US-TX-3", instance_type="1x_H100-SXM_SECURE",
                  accelerator_name="H100-SXM", accelerator_count=1, use_spot=True, ports=["8888"], disk_size=100)
@@ -25,16 +25,9 @@ def _key_file(home: Path, text: str) -> None:
 
 @pytest.fixture
 def api(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(Path("~/.cache").expanduser()))  # the Pulumi CLI build stays found
-    home = tmp_path / "home"
-    _key_file(home, f'[default]\napi_key = "{FakeRunPod.key}"\n')
-    monkeypatch.setenv("HOME", str(home))
-    server = FakeRunPod({"US-TX-3"}).start()
-    monkeypatch.setenv("SKYC_RUNPOD_API_URL", server.url)
-    monkeypatch.setenv("SKYC_API_POLL_S", "0.05")
-    monkeypatch.setenv("SKYC_API_BACKOFF_S", "0.01")
-    yield server
-    server.stop()
+    _key_file(tmp_path / "home", f'[default]\napi_key = "{FakeRunPod.key}"\n')
+    with serving(FakeRunPod({"US-TX-3"}), monkeypatch, "SKYC_RUNPOD_API_URL", tmp_path / "home") as server:
+        yield server
 
 
 def test_pod_body_maps_the_catalog_type_and_spot():
