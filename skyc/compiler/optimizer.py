@@ -245,10 +245,10 @@ _SILENT = ("other cloud", "other accelerator", "has accelerators")
 
 def _price(o: Offer, r: Resources) -> float | None:
     """$/h of one node of `o` for request `r` (spot or on-demand; capacity priced by its rates)."""
-    if o.rates is None:
+    if o.rates is None or r.use_spot:
         return o.spot_price if r.use_spot else o.price
     acc = r.accelerator
-    return o.price_for(r.cpus, r.memory, acc.name if acc else None, acc.count if acc else 0, r.use_spot)
+    return o.price_for(r.cpus, r.memory, acc.name if acc else None, acc.count if acc else 0)
 
 
 def _placement(o: Offer, r: Resources, idx: int, num_nodes: int, reason: str = "") -> Placement:

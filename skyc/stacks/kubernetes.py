@@ -6,6 +6,10 @@ default: `python -m skyc.stacks.kubernetes proxy ...`) or through one NodePort s
 chosen by config `kubernetes.ssh_access: port-forward | nodeport`. The context comes from the
 spec's region (`infra: k8s/<context>`). Default image: ubuntu:22.04 (the pod installs
 openssh-server, python3 and rsync at start when missing).
+
+GPU clouds that hand out clusters (CoreWeave, Together AI) are contexts like any other; on those
+(`kubernetes.context_configs.<context>.provider`, or a context named after them) GPU pods are pinned
+to the provider's GPU node label, and `network_tier: best` adds its RDMA device and NCCL settings.
 """
 
 from __future__ import annotations

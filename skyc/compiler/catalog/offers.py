@@ -31,11 +31,10 @@ class Offer(NamedTuple):
     # the pod's price then follows what the task asks for.
     rates: tuple | None = None
 
-    def price_for(self, cpus: float | None, memory: float | None, accelerator: str | None, count: float,
-                  spot: bool = False) -> float | None:
-        """The hourly price of this offer serving a request of that size."""
+    def price_for(self, cpus: float | None, memory: float | None, accelerator: str | None, count: float) -> float | None:
+        """The on-demand hourly price of this offer serving a request of that size."""
         if self.rates is None:
-            return self.spot_price if spot else self.price
+            return self.price
         cpu_rate, mem_rate, gpu_rates = self.rates
         gpu = dict(gpu_rates).get(accelerator, 0.0) * count if accelerator else 0.0
         return round(cpu_rate * (cpus or 0) + mem_rate * (memory or 0) + gpu, 6)
