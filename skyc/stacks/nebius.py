@@ -23,6 +23,7 @@ from skyc.stacks.base import (
     Provider,
     StackSpec,
     SupportsDiskTier,
+    SupportsImages,
     SupportsMultiNode,
     SupportsPorts,
     SupportsSpot,
@@ -85,7 +86,8 @@ def _address(value: str | None) -> str | None:
     return _ADDRESS.sub("", value) if value else None  # Nebius reports addresses as CIDRs (1.2.3.4/32)
 
 
-class NebiusProvider(Provider, SupportsSpot, SupportsStopStart, SupportsPorts, SupportsMultiNode, SupportsDiskTier):
+class NebiusProvider(Provider, SupportsSpot, SupportsStopStart, SupportsPorts, SupportsMultiNode, SupportsDiskTier,
+                     SupportsImages):
     name = "nebius"
     display_name = "Nebius"
     catalog = "nebius"
