@@ -128,10 +128,11 @@ def test_engine_up_and_destroy_leave_the_account_as_it_was(api, engine):
     foreign = {"protocol": "tcp", "port_range": [443, 443], "source_network": "0.0.0.0/0", "description": "web"}
     api.firewall = [foreign]
     inv = engine.up(SPEC)
-    assert [(n.name, n.public_ip, n.private_ip, n.ssh_user) for n in inv.nodes] == [
-        ("head", "192.0.2.1", "10.19.0.1", "ubuntu"), ("worker1", "192.0.2.2", "10.19.0.2", "ubuntu")]
-    (key,) = api.keys.values()
     live = api.live()
+    by_name = {i["name"]: i for i in live}  # the nodes launch in parallel: addresses come in any order
+    assert [(n.name, n.public_ip, n.private_ip, n.ssh_user) for n in inv.nodes] == [
+        (node, by_name[f"c1-{node}"]["ip"], by_name[f"c1-{node}"]["private_ip"], "ubuntu") for node in ("head", "worker1")]
+    (key,) = api.keys.values()
     assert [i["region"]["name"] for i in live] == ["us-west-2", "us-west-2"]
     assert all(i["ssh_key_names"] == [key["name"]] for i in live)
     assert all(inv.head.host_key and inv.head.host_key.split()[1] in i["user_data"] for i in live)  # pinned host key
