@@ -210,6 +210,7 @@ class FakeRunPod(FakeAPI):
         super().__init__()
         self.capacity = capacity  # data center ids (or country codes) with free GPUs
         self.pods: dict[str, dict] = {}
+        self.start_polls = 1  # GET /pods/{id} shows no public SSH port this many times first
 
     def unauthorized(self):
         return 401, {"error": "Unauthorized: invalid API key", "status": 401}
@@ -237,7 +238,7 @@ class FakeRunPod(FakeAPI):
                 return 200, None
             if method == "GET":
                 pod["polls"] += 1
-                if pod["polls"] > 1:
+                if pod["polls"] > self.start_polls:
                     pod["publicIp"] = "192.0.2.50"
                     pod["portMappings"] = {"22": 40022, **{p.split("/")[0]: 41000 + i for i, p in enumerate(pod["body"]["ports"][1:])}}
                 return 200, {k: v for k, v in pod.items() if k not in ("body", "polls")}

@@ -116,13 +116,15 @@ def test_engine_creates_and_deletes_the_pod(api, engine):
     assert api.live() == []
 
 
-def test_engine_reports_no_capacity_and_leaves_nothing(api, engine):
-    from skyc.errors import EngineError
-
-    with pytest.raises(EngineError, match="no capacity"):
-        engine.up(SPEC.model_copy(update={"zone": "EU-RO-1", "region": "RO"}))
-    assert api.live() == []
-    engine.destroy("rp")
+def test_no_capacity_and_a_pod_that_never_gets_its_ssh_port(api):
+    body = runpod.pod_body(SPEC.model_copy(update={"zone": "EU-RO-1", "region": "RO"}))
+    with pytest.raises(rest.ApiError, match="no capacity") as err:
+        runpod._Pod().create({"cluster": "rp", "node": "head", "body": body})
+    assert err.value.kind == rest.CAPACITY and api.live() == []
+    api.start_polls = 10_000
+    with pytest.raises(TimeoutError):
+        runpod._Pod().create({"cluster": "rp", "node": "head", "body": runpod.pod_body(SPEC), "timeout": 0.3})
+    assert len(api.pods) == 1 and api.live() == []  # the pod that never became reachable was deleted
 
 
 def test_down_sweeps_a_pod_an_interrupted_launch_left(api):
