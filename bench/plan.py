@@ -60,6 +60,29 @@ def optimizer_times(runs: int, files: dict[str, Path]) -> dict[str, tuple[float,
     return out
 
 
+def choices(files: dict[str, Path]) -> list[tuple[str, str, str]]:
+    """Per case: skyc's offline choice, and the cheapest offer in the whole bundled catalog that
+    fits the task (on a cloud skyc cannot provision, when that is cheaper)."""
+    from skyc.compiler import enabled as infra
+    from skyc.compiler.catalog import load_catalog
+    from skyc.compiler.optimizer import NOT_PROVISIONABLE, optimize
+    from skyc.compiler.spec import load_tasks
+
+    statuses = infra.check(offline=True)
+    catalog = load_catalog().with_capacity(infra.capacity_offers(statuses))
+    rows = []
+    for name, path in files.items():
+        (task,) = load_tasks(path)
+        result = optimize(task.resources, task.num_nodes, catalog, infra.enabled_set(statuses))
+        b = result.best
+        skipped = [p for p in result.rejected if p.reason.endswith(NOT_PROVISIONABLE)]
+        anywhere = min([b, *skipped], key=lambda p: p.sort_key())
+        note = "" if anywhere is b else f" ({anywhere.cloud}: not provisionable)"
+        rows.append((name, f"{b.where} {b.instance_type} ${b.hourly_cost:.2f}/h",
+                     f"{anywhere.where} {anywhere.instance_type} ${anywhere.hourly_cost:.2f}/h{note}"))
+    return rows
+
+
 def process_time(args: list[str], env: dict[str, str]) -> float:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "skyc", *args], env=env, capture_output=True, text=True, check=False)
@@ -90,7 +113,11 @@ def main() -> None:
             files[name] = tmp / f"case{i}.yaml"
             files[name].write_text(f"name: case{i}\n{body}run: echo hi\n")
 
-        print(f"optimizer call alone, full bundled catalog, every provider enabled (median of {opts.runs}):")
+        print("skyc's offline choice per case, next to the cheapest fitting offer in the whole bundled catalog:")
+        for name, chosen, anywhere in choices(files):
+            print(f"  {name:<28} skyc: {chosen}\n  {'':<28} catalog: {anywhere}")
+
+        print(f"\noptimizer call alone, full bundled catalog, every provider enabled (median of {opts.runs}):")
         for name, (seconds, what) in optimizer_times(opts.runs, files).items():
             print(f"  {name:<28} {_ms(seconds)}   {what}")
 

@@ -171,11 +171,16 @@ def test_too_many_gpus_names_the_largest_offer(cat):
     closest = str(err.value).split("closest: ", 1)[1].split("; ")
     # Usable infra first, cheapest first among it; lambda is cheaper but not enabled here.
     assert [c.split(" on ")[1].split("/")[0] for c in closest] == ["gcp", "aws", "lambda"]
-    # With nothing enabled, clouds skyc can provision still come before catalog-only ones.
-    with pytest.raises(ResourcesUnavailableError, match=r"largest is A100:8 on gcp") as err:
+    # With nothing enabled, every one is a cloud skyc can provision: the cheapest comes first.
+    with pytest.raises(ResourcesUnavailableError, match=r"largest is A100:8 on lambda") as err:
         optimize(single(accelerator=acc("A100", 16)), 1, cat, set())
     closest = str(err.value).split("closest: ", 1)[1].split("\n")[0].split("; ")
-    assert [c.split(" on ")[1].split("/")[0] for c in closest] == ["gcp", "aws", "lambda"]
+    assert [c.split(" on ")[1].split("/")[0] for c in closest] == ["lambda", "gcp", "aws"]
+    # Catalog-only clouds come after them: vast sells H100:8 but skyc cannot provision it.
+    with pytest.raises(ResourcesUnavailableError, match=r"largest is H100:8 on gcp") as err:
+        optimize(single(accelerator=acc("H100", 16)), 1, cat, set())
+    closest = str(err.value).split("closest: ", 1)[1].split("\n")[0].split("; ")
+    assert closest[-1].split(" on ")[1].split("/")[0] == "vast"
 
 
 def test_catalog_quirks(cat):

@@ -31,7 +31,18 @@ CASES = {
                             accelerator_name="H100", accelerator_count=1, num_nodes=2),
     "ssh": StackSpec(stack="train", provider="ssh", region="ssh-lab", num_nodes=2),
     "local": StackSpec(stack="train", provider="local", num_nodes=2),
+    "lambda": StackSpec(stack="train", provider="lambda", region="us-east-1", instance_type="gpu_8x_a100",
+                        accelerator_name="A100", accelerator_count=8, num_nodes=2, ports=["8888"], labels={"team": "ml"}),
+    "runpod": StackSpec(stack="train", provider="runpod", region="US", zone="US-TX-3", instance_type="1x_H100-SXM_SECURE",
+                        accelerator_name="H100-SXM", accelerator_count=1, use_spot=True, ports=["8888"], disk_size=100),
+    "nebius": StackSpec(stack="train", provider="nebius", region="eu-north1", instance_type="gpu-h100-sxm_8gpu-128vcpu-1600gb",
+                        accelerator_name="H100", accelerator_count=8, num_nodes=2, use_spot=True, network_tier="best",
+                        ports=["8888"], disk_tier="high", labels={"team": "ml"}),
+    "kubernetes-coreweave": StackSpec(stack="train", provider="kubernetes", region="coreweave-us-east-04", cpus=96,
+                                      memory=960, accelerator_name="H100", accelerator_count=8, num_nodes=2,
+                                      network_tier="best"),
 }
+SINGLE_NODE = ("ssh", "runpod")  # ssh: the pool has two hosts; runpod: one pod per cluster
 
 
 def _pool() -> None:
@@ -70,7 +81,7 @@ def test_ssh_pool_renders_claims_offline():
 def test_every_provider_renders_64_nodes():
     _pool()
     for name, spec in CASES.items():
-        if name == "ssh":
+        if name in SINGLE_NODE:
             continue
         big = spec.model_copy(update={"num_nodes": 64})
         nodes = render.render(big)["outputs"]["inventory"]["nodes"]
@@ -97,7 +108,7 @@ def test_registry_and_checks_do_not_import_pulumi():
         "from skyc.stacks import registry, render\n"
         "for n in registry.names():\n"
         "    registry.get(n).check_credentials()\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_gcp', 'pulumi_azure_native', 'pulumi_kubernetes', 'paramiko'))\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_gcp', 'pulumi_azure_native', 'pulumi_kubernetes', 'pulumi_nebius', 'paramiko'))\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )

@@ -76,15 +76,31 @@ def gpus_list(accelerator: str | None, infra: str | None, all_regions: bool, out
         click.echo("No matching accelerators in the catalog.")
         return 0
     if not name:
-        rows = [[s["accelerator"], s["counts"], _money(s["cheapest_per_device"]), s["clouds"]] for s in summary(listing)]
+        rows = [[s["accelerator"], s["counts"], _money(s["cheapest_per_device"]), s["clouds"]]
+                for s in summary(listing, _cloud_label)]
         click.echo(_table(["ACCELERATOR", "COUNTS", "CHEAPEST/DEVICE/H", "CLOUDS"], rows))
+        _footnote(listing)
         return 0
     for acc, items in listing.items():
-        rows = [[r["cloud"], r["instance_type"], f"{acc}:{_num(r['accelerator_count'])}", _num(r["cpu_count"]),
+        rows = [[_cloud_label(r["cloud"]), r["instance_type"], f"{acc}:{_num(r['accelerator_count'])}", _num(r["cpu_count"]),
                  _num(r["memory"]), _money(r["price"]), _money(r["spot_price"]), r["region"] or "-"] for r in items]
         click.echo(_table(["CLOUD", "INSTANCE_TYPE", "ACCELERATORS", "vCPUs", "MEM(GiB)", "$/H", "SPOT $/H",
                            "REGION" if all_regions else "CHEAPEST REGION"], rows))
+    _footnote(listing)
     return 0
+
+
+def _cloud_label(cloud: str) -> str:
+    from skyc.compiler.optimizer import provisionable
+
+    return cloud if provisionable(cloud) else f"{cloud}*"
+
+
+def _footnote(listing: dict) -> None:
+    from skyc.compiler.optimizer import provisionable
+
+    if any(not provisionable(r["cloud"]) for items in listing.values() for r in items):
+        click.echo("\n* listed to compare prices: skyc cannot provision this cloud yet, so plans never choose it")
 
 
 @click.group("catalog")

@@ -25,10 +25,21 @@ ZONAL_CLOUDS = frozenset({"gcp"})  # accelerator prices differ per zone
 MAX_DISK_GB = 65536
 
 
+NOT_PROVISIONABLE = "not provisionable by skyc yet"
+
+
+@functools.lru_cache(maxsize=None)
+def provisionable(cloud: str) -> bool:
+    """Whether a provider can create this catalog's offers (the catalog lists more clouds)."""
+    from skyc.stacks import registry
+
+    return cloud in registry.PROVIDERS
+
+
 @functools.lru_cache(maxsize=None)
 def _supports(cloud: str, capability: str) -> bool:
     """Whether the cloud's provider has a capability mixin (SupportsSpot, SupportsPorts, ...).
-    Clouds without a provider are never enabled, so they never get this far."""
+    A cloud without a provider is judged on its catalog alone (it is rejected as not provisionable)."""
     from skyc.stacks import base, registry
 
     if cloud not in registry.PROVIDERS:
@@ -202,8 +213,6 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
         return "outside the infra filter"
     if not _image_region_ok(r, o.region):
         return "no image_id for this region"
-    if o.cloud not in enabled:
-        return f"{o.cloud} not enabled"
     if r.use_spot:
         if not _supports(o.cloud, "SupportsSpot"):
             return f"{o.cloud} has no spot capacity"
@@ -219,17 +228,31 @@ def _reject(o: Offer, r: Resources, num_nodes: int, enabled: set[str]) -> str | 
         return f"{o.cloud} runs single-node clusters only"
     if o.max_nodes is not None and num_nodes > o.max_nodes:
         return f"pool has {o.max_nodes} host(s), need {num_nodes}"
-    price = o.spot_price if r.use_spot else o.price
+    price = _price(o, r)
     if r.max_hourly_cost is not None and (price or 0) > r.max_hourly_cost + 1e-9:
         return f"${price:.2f}/h over max_hourly_cost ${r.max_hourly_cost:.2f}"
+    # Last, so these two reasons mean "would fit otherwise": the plan lists such offers that
+    # are cheaper than the chosen one.
+    if not provisionable(o.cloud):
+        return f"{o.cloud} {NOT_PROVISIONABLE}"
+    if o.cloud not in enabled:
+        return f"{o.cloud} not enabled"
     return None
 
 
 _SILENT = ("other cloud", "other accelerator", "has accelerators")
 
 
+def _price(o: Offer, r: Resources) -> float | None:
+    """$/h of one node of `o` for request `r` (spot or on-demand; capacity priced by its rates)."""
+    if o.rates is None or r.use_spot:
+        return o.spot_price if r.use_spot else o.price
+    acc = r.accelerator
+    return o.price_for(r.cpus, r.memory, acc.name if acc else None, acc.count if acc else 0)
+
+
 def _placement(o: Offer, r: Resources, idx: int, num_nodes: int, reason: str = "") -> Placement:
-    price = o.spot_price if r.use_spot else o.price
+    price = _price(o, r)
     keep_zone = r.use_spot or r.zone is not None or o.cloud in ZONAL_CLOUDS
     acc: dict[str, float] = {}
     if o.accelerator == WILDCARD:
@@ -255,7 +278,7 @@ def _candidate(r: Resources, idx: int, num_nodes: int, catalog: Any, enabled: se
     one per (cloud, instance type, reason).
     """
     keep_zone = r.use_spot or r.zone is not None
-    price_of = (lambda o: o.spot_price) if r.use_spot else (lambda o: o.price)
+    price_of = lambda o: _price(o, r)  # noqa: E731
     ok: dict[tuple, Offer] = {}
     rejected: dict[tuple, tuple[Offer, str]] = {}
     count_misses: list[Offer] = []
@@ -327,8 +350,6 @@ def optimize(choice: ResourceChoice, num_nodes: int, catalog: Any, enabled: set[
 
 def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, enabled: set[str],
                        rejected: list[Placement], misses: list[Offer]) -> None:
-    from skyc.stacks import registry
-
     for r in choice.candidates:
         if r.accelerator and catalog.canonical_accelerator(r.accelerator.name) is None:
             known = sorted(set(catalog.accelerator_names.values()))
@@ -355,7 +376,7 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
         same = [o for o in misses if o.accelerator and o.accelerator.lower() == r.accelerator.name.lower()]
         if same:
             counts = sorted({o.accelerator_count for o in same})
-            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, o.cloud in registry.PROVIDERS,
+            top = max(same, key=lambda o: (o.accelerator_count, o.cloud in enabled, provisionable(o.cloud),
                                            -(o.price or o.spot_price or 1e9)))
             if r.accelerator.count > counts[-1]:
                 lines[0] = f"no {r.accelerator}; largest is {top.accelerator}:{count_str(top.accelerator_count)} " \
@@ -365,11 +386,13 @@ def _raise_unavailable(choice: ResourceChoice, num_nodes: int, catalog: Any, ena
                            f"{', '.join(count_str(c) for c in counts)}"
     # Closest first: enabled infra, then infra skyc can provision (the catalog lists more clouds),
     # then the most accelerators, then the price.
-    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, p.cloud not in registry.PROVIDERS,
+    near = sorted(rejected, key=lambda p: (p.cloud not in enabled, not provisionable(p.cloud),
                                            -sum(p.accelerators.values()), p.sort_key()))[:3]
     if near:
         lines.append("closest: " + "; ".join(f"{p.describe()} ${p.hourly_price:.2f}/h ({p.reason})" for p in near))
-    if rejected and all(p.reason.endswith("not enabled") for p in rejected):
+    if rejected and all(p.reason.endswith(NOT_PROVISIONABLE) for p in rejected):
+        lines.append(f"every match is on a cloud that is {NOT_PROVISIONABLE}: see `skyc gpus list` for the clouds it can use")
+    elif rejected and all(p.reason.endswith(("not enabled", NOT_PROVISIONABLE)) for p in rejected):
         lines.append("every match is on infra that is not enabled: run `skyc check` (or plan with --offline)")
     raise ResourcesUnavailableError("\n".join(lines))
 

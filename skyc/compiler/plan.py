@@ -17,6 +17,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skyc.compiler.catalog.offers import PlacementText
+from skyc.compiler.optimizer import NOT_PROVISIONABLE
 from skyc.errors import InfraNotEnabledError, PlanError, UsageError
 from skyc.stacks.base import StackSpec
 
@@ -64,6 +65,8 @@ class PlanTask(_Model):
     task: dict[str, Any] = Field(default_factory=dict)  # snapshot, secrets redacted
     chosen: PlacementInfo
     alternatives: list[Alternative] = Field(default_factory=list)
+    # Cheaper offers that fit but are on clouds skyc cannot provision yet (cheapest per cloud).
+    skipped: list[Alternative] = Field(default_factory=list)
     fallbacks: list[PlacementInfo] = Field(default_factory=list)  # the first MAX_FALLBACKS of the failover order
     feasible: int = 1  # how many placements could run this task (chosen + all fallbacks)
     stack: StackSpec
@@ -170,7 +173,7 @@ def stack_spec(cluster: str, p: Any) -> StackSpec:
         instance_type=None if p.capacity else p.instance_type, num_nodes=p.num_nodes, use_spot=p.use_spot,
         accelerator_name=acc_name, accelerator_count=acc_count or 0,
         cpus=r.cpus if p.capacity else p.vcpus, memory=r.memory if p.capacity else p.memory,
-        disk_size=r.disk_size, disk_tier=r.disk_tier, ports=list(r.ports), image_id=_image_for(r.image_id, p.region),
+        disk_size=r.disk_size, disk_tier=r.disk_tier, network_tier=r.network_tier, ports=list(r.ports), image_id=_image_for(r.image_id, p.region),
         labels=dict(r.labels),
     )
 
@@ -249,7 +252,7 @@ def build_plan(tasks: Any, *, cluster: str | None = None, offline: bool = False,
         alternatives = _alternatives(result, best)
         entries.append(PlanTask(
             name=task.name, cluster=name, task=task.redacted(), chosen=_info(best),
-            alternatives=alternatives[:MAX_ALTERNATIVES],
+            alternatives=alternatives[:MAX_ALTERNATIVES], skipped=_skipped(result, best),
             fallbacks=[_info(p) for p in result.ranked[1:MAX_FALLBACKS + 1]], feasible=len(result.ranked),
             stack=spec, resources=resources, resources_note=note,
             warnings=task.warnings + provider_warnings,
@@ -271,13 +274,25 @@ def _alternatives(result: Any, best: Any) -> list[Alternative]:
             feasible.append(_info(p, Alternative, reason=p.reason or _lost_reason(p, best)))
     rejected, clouds = [], set()
     # Offers of the wrong size are not alternatives; show them only when nothing else lost.
-    pool = [p for p in result.rejected if not p.shape] or ([] if feasible else result.rejected)
+    # Clouds skyc cannot provision have their own list (`_skipped`).
+    offered = [p for p in result.rejected if not p.reason.endswith(NOT_PROVISIONABLE)]
+    pool = [p for p in offered if not p.shape] or ([] if feasible else offered)
     for p in pool:
         if p.cloud not in clouds:
             clouds.add(p.cloud)
             rejected.append(_info(p, Alternative, reason=p.reason))
     picked = feasible[:3] + rejected[: MAX_ALTERNATIVES - min(3, len(feasible))]
     return sorted(picked, key=lambda a: (a.hourly_cost, a.cloud, a.region or "", a.zone or "", a.instance_type or ""))
+
+
+def _skipped(result: Any, best: Any) -> list[Alternative]:
+    """Offers cheaper than the chosen one that only lost for being on a cloud skyc cannot
+    provision: the cheapest per cloud, cheapest first."""
+    out: dict[str, Alternative] = {}
+    for p in result.rejected:  # cheapest first
+        if p.reason.endswith(NOT_PROVISIONABLE) and p.hourly_cost < best.hourly_cost - 1e-9 and p.cloud not in out:
+            out[p.cloud] = _info(p, Alternative, reason=p.reason)
+    return list(out.values())
 
 
 def _lost_reason(p: Any, best: Any) -> str:

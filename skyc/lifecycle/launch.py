@@ -13,11 +13,13 @@ from typing import Any, Callable
 from skyc import registry as reg
 from skyc.compiler import policy
 from skyc.compiler.local_paths import with_absolute_paths
+from skyc.compiler.optimizer import Blocked
 from skyc.errors import ClusterNotUpError, EngineError, ResourcesUnavailableError, SkycError
 from skyc.lifecycle import compile as comp
 from skyc.lifecycle import jobs as jl
 from skyc.lifecycle import ops
 from skyc.lifecycle.provision import provision
+from skyc.stacks.base import CREDENTIALS_REJECTED
 
 
 class ResourcesMismatchError(SkycError):
@@ -110,6 +112,8 @@ def provision_with_failover(
                 ui.note(f"Provisioning on {where} failed: {str(e).splitlines()[0]}")
                 _cleanup_failed(cluster)
                 blocked.append(plan_task.chosen)
+                if CREDENTIALS_REJECTED in str(e):
+                    blocked.append(Blocked(cloud=spec.provider))  # no other placement there will work
                 try:
                     comp.build_plan(task, cluster, blocked, render=False)
                 except ResourcesUnavailableError:

@@ -12,6 +12,11 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# A provider's error containing this phrase means the cloud refused its credentials: launch then
+# stops trying that cloud instead of walking through its other placements.
+CREDENTIALS_REJECTED = "credentials rejected"
+
+
 class StackSpec(BaseModel):
     """Everything a provider's program needs to build one cluster or service stack.
 
@@ -24,7 +29,7 @@ class StackSpec(BaseModel):
     version: int = 1
     stack: str  # cluster or service name = Pulumi stack name
     kind: Literal["cluster", "service"] = "cluster"
-    provider: str  # "local", "ssh", "aws", "gcp", "azure", "kubernetes"
+    provider: str  # a registered provider's name: "local", "aws", "kubernetes", "lambda", ...
     region: str | None = None
     zone: str | None = None
     instance_type: str | None = None
@@ -36,6 +41,7 @@ class StackSpec(BaseModel):
     memory: float | None = None  # GiB per node
     disk_size: int = 256
     disk_tier: str | None = None
+    network_tier: str | None = None  # "best": the fastest interconnect the provider has (InfiniBand, RDMA)
     ports: list[str] = Field(default_factory=list)
     image_id: str | None = None  # resolved for the chosen region; "docker:..." for containers
     labels: dict[str, str] = Field(default_factory=dict)

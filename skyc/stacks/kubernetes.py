@@ -6,6 +6,10 @@ default: `python -m skyc.stacks.kubernetes proxy ...`) or through one NodePort s
 chosen by config `kubernetes.ssh_access: port-forward | nodeport`. The context comes from the
 spec's region (`infra: k8s/<context>`). Default image: ubuntu:22.04 (the pod installs
 openssh-server, python3 and rsync at start when missing).
+
+GPU clouds that hand out clusters (CoreWeave, Together AI) are contexts like any other; on those
+(`kubernetes.context_configs.<context>.provider`, or a context named after them) GPU pods are pinned
+to the provider's GPU node label, and `network_tier: best` adds its RDMA device and NCCL settings.
 """
 
 from __future__ import annotations
@@ -63,6 +67,58 @@ def gpu_resource() -> str:
     return str(config.get("kubernetes.gpu_resource") or "nvidia.com/gpu")
 
 
+def context_setting(context: str | None, key: str) -> Any:
+    """`kubernetes.context_configs.<context>.<key>`, else `kubernetes.<key>`."""
+    per = config.get("kubernetes.context_configs") or {}
+    own = per.get(context) if isinstance(per, dict) and context else None
+    if isinstance(own, dict) and own.get(key) is not None:
+        return own[key]
+    return config.get(f"kubernetes.{key}")
+
+
+# What GPU clouds that hand out Kubernetes clusters need in a pod spec: the node label naming the
+# GPU model, and for `network_tier: best` the RDMA device resource and NCCL's InfiniBand settings.
+FLAVORS: dict[str, dict[str, Any]] = {
+    "coreweave": {
+        "gpu_label": "gpu.nvidia.com/class",
+        "gpu_values": {"H100": ["H100", "H100_NVLINK_80GB"], "A100-80GB": ["A100_NVLINK_80GB", "A100_PCIE_80GB"],
+                       "A100": ["A100_NVLINK", "A100_PCIE_40GB"], "H200": ["H200"], "GH200": ["GH200_480GB"],
+                       "B200": ["B200"], "L40S": ["L40S"], "L40": ["L40"]},
+        "rdma_resource": "rdma/ib",
+        "rdma_env": {"NCCL_IB_HCA": "ibp", "NCCL_SOCKET_IFNAME": "eth0",
+                     "UCX_NET_DEVICES": ",".join(f"ibp{i}:1" for i in range(8))},
+    },
+    "together": {
+        "gpu_label": "nvidia.com/gpu.product",
+        "gpu_values": {"H100": ["NVIDIA-H100-80GB-HBM3"], "H200": ["NVIDIA-H200"], "B200": ["NVIDIA-B200"]},
+        "rdma_resource": "nvidia.com/rdma_ib",
+        "rdma_env": {"NCCL_IB_HCA": "mlx5", "UCX_NET_DEVICES": ",".join(f"mlx5_{i}:1" for i in range(8))},
+    },
+}
+
+
+def flavor(context: str | None) -> str | None:
+    """`context_configs.<ctx>.provider` (coreweave | together), else a context named after one."""
+    given = context_setting(context, "provider")
+    if given:
+        name = str(given).lower()
+        if name not in FLAVORS and name != "generic":
+            raise common.field_error("kubernetes.context_configs.provider",
+                                     f"unknown Kubernetes provider {given!r} in config.yaml; use one of: "
+                                     f"{', '.join(FLAVORS)}, generic")
+        return name if name in FLAVORS else None
+    low = (context or "").lower()
+    return next((name for name in FLAVORS if name in low), None)
+
+
+def rdma(spec: StackSpec) -> dict[str, Any] | None:
+    """The flavor's RDMA settings when the task asks for the best network on GPU pods."""
+    f = flavor(spec.region)
+    if spec.network_tier != "best" or not spec.accelerator_name or f is None:
+        return None
+    return FLAVORS[f]
+
+
 def container_image(spec: StackSpec) -> str:
     # On Kubernetes any image id is a container image (SkyPilot prefixes `docker:` itself).
     return common.container_image(spec.image_id or DEFAULT_IMAGE)
@@ -77,7 +133,20 @@ def resources(spec: StackSpec) -> dict[str, dict[str, str]]:
         requests["memory"] = limits["memory"] = f"{spec.memory:g}Gi"
     if spec.accelerator_name and spec.accelerator_count:
         requests[gpu_resource()] = limits[gpu_resource()] = str(int(spec.accelerator_count))
+    net = rdma(spec)
+    if net:
+        requests[net["rdma_resource"]] = limits[net["rdma_resource"]] = "1"
     return {"requests": requests, "limits": limits}
+
+
+def gpu_affinity(spec: StackSpec) -> dict[str, Any] | None:
+    """Pin GPU pods to nodes labelled with the requested model, on clusters whose labels are known."""
+    f = flavor(spec.region)
+    if not spec.accelerator_name or f is None:
+        return None
+    values = FLAVORS[f]["gpu_values"].get(spec.accelerator_name, [spec.accelerator_name.upper()])
+    term = {"match_expressions": [{"key": FLAVORS[f]["gpu_label"], "operator": "In", "values": values}]}
+    return {"node_affinity": {"required_during_scheduling_ignored_during_execution": {"node_selector_terms": [term]}}}
 
 
 def exposed_ports(spec: StackSpec) -> list[int]:
@@ -149,7 +218,15 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
             return "values are at most 63 characters of letters, digits, '-', '_' and '.', starting and ending alphanumeric"
         return None
 
+    def warnings(self, spec: StackSpec) -> list[str]:
+        if spec.network_tier == "best" and spec.accelerator_name and flavor(spec.region) is None:
+            return [f"network_tier: best: skyc knows the RDMA settings of {' and '.join(FLAVORS)} clusters only; "
+                    f"set kubernetes.context_configs.{spec.region or '<context>'}.provider in config.yaml for such a "
+                    "cluster (the pods get no RDMA devices otherwise)"]
+        return []
+
     def validate(self, spec: StackSpec) -> None:
+        flavor(spec.region)  # a bad provider name in config.yaml is an error before anything is created
         image = spec.image_id or ""
         if image.startswith(("ami-", "projects/")) or image.startswith("/subscriptions/"):
             raise common.field_error("resources.image_id", f"{image!r} is a VM image; Kubernetes needs a container image, e.g. docker:ubuntu:22.04")
@@ -290,6 +367,7 @@ class KubernetesProvider(Provider, SupportsMultiNode, SupportsPorts):
 
 
 def _pod_spec(spec: StackSpec, node: str, service: str, script: str, secret, rank: int, extra_ports: list[int]) -> dict[str, Any]:
+    net = rdma(spec)
     ports = [{"name": "ssh", "container_port": 22}]
     if rank == 0:
         ports += [{"name": f"p{p}", "container_port": p} for p in extra_ports]
@@ -304,14 +382,21 @@ def _pod_spec(spec: StackSpec, node: str, service: str, script: str, secret, ran
                 "command": ["/bin/bash", "-c", script],
                 "ports": ports,
                 "resources": resources(spec),
-                "env": [{"name": "SKYC_NODE_RANK", "value": str(rank)}, {"name": "SKYC_NUM_NODES", "value": str(spec.num_nodes)}],
+                "env": [{"name": "SKYC_NODE_RANK", "value": str(rank)}, {"name": "SKYC_NUM_NODES", "value": str(spec.num_nodes)}]
+                + [{"name": k, "value": v} for k, v in sorted((net or {}).get("rdma_env", {}).items())],
                 "volume_mounts": [{"name": "ssh-key", "mount_path": KEY_MOUNT, "read_only": True}],
             }
         ],
         "volumes": [{"name": "ssh-key", "secret": {"secret_name": secret.metadata.apply(lambda m: m.name)}}],
     }
+    if net:
+        # InfiniBand verbs need locked memory.
+        pod["containers"][0]["security_context"] = {"capabilities": {"add": ["IPC_LOCK"]}}
     if spec.accelerator_name:
         pod["tolerations"] = [{"key": gpu_resource(), "operator": "Exists", "effect": "NoSchedule"}]
+    affinity = gpu_affinity(spec)
+    if affinity:
+        pod["affinity"] = affinity
     return pod
 
 

@@ -16,6 +16,9 @@ PROVIDERS: dict[str, str] = {
     "azure": "skyc.stacks.azure:AzureProvider",
     "kubernetes": "skyc.stacks.kubernetes:KubernetesProvider",
     "ssh": "skyc.stacks.ssh:SSHProvider",
+    "lambda": "skyc.stacks.lambda_cloud:LambdaProvider",
+    "runpod": "skyc.stacks.runpod:RunPodProvider",
+    "nebius": "skyc.stacks.nebius:NebiusProvider",
 }
 
 

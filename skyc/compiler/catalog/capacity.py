@@ -81,23 +81,46 @@ def unknown_offer(cloud: str) -> Offer:
     """Infra assumed by an offline review but not configured here (no kube config, no pool
     file): serves only tasks that name that cloud, with whatever they ask for."""
     itype = "pod" if cloud == "kubernetes" else "ssh-node"
-    return Offer(cloud, itype, "*", 0.0, None, None, 0.0, None, "*", None, capacity=True)
+    rates = kubernetes_rates(None) if cloud == "kubernetes" else None
+    return Offer(cloud, itype, "*", 0.0, None, None, 0.0, None, "*", None, capacity=True, rates=rates)
+
+
+def kubernetes_rates(context: str | None) -> tuple | None:
+    """`kubernetes.pricing` for a context (`context_configs.<ctx>.pricing` over the global one):
+    `{cpu: $/h per vCPU, memory: $/h per GiB, accelerators: {H100: $/h per GPU}}`; None = free."""
+    from skyc.stacks.kubernetes import context_setting
+
+    pricing = context_setting(context, "pricing")
+    if not isinstance(pricing, dict):
+        return None
+    gpus = pricing.get("accelerators") or {}
+    try:
+        return (float(pricing.get("cpu") or 0), float(pricing.get("memory") or 0),
+                tuple(sorted((str(k), float(v)) for k, v in (gpus.items() if isinstance(gpus, dict) else []))))
+    except (TypeError, ValueError):
+        from skyc.errors import SpecError
+
+        raise SpecError("kubernetes.pricing: cpu, memory and accelerators.<GPU> must be numbers ($/h)",
+                        file="config.yaml") from None
 
 
 def kubernetes_offers(contexts: list[str | None]) -> list[Offer]:
     """Per context: a pod of unknown CPU/memory capacity, plus GPU pods where the config
-    `kubernetes: {gpus: {NAME: count}}` declares them (GPUs cannot be discovered offline)."""
-    from skyc import config
+    `kubernetes: {gpus: {NAME: count}}` (or `context_configs.<ctx>.gpus`) declares them (GPUs
+    cannot be discovered offline); priced by `kubernetes.pricing`, else $0."""
+    from skyc.stacks.kubernetes import context_setting
 
-    gpus = config.get("kubernetes.gpus") or {}
     out: list[Offer] = []
     for ctx in contexts or [None]:
-        out.append(Offer("kubernetes", "pod", None, 0.0, None, None, 0.0, None, ctx, None, capacity=True))
+        rates = kubernetes_rates(ctx)
+        out.append(Offer("kubernetes", "pod", None, 0.0, None, None, 0.0, None, ctx, None, capacity=True, rates=rates))
+        gpus = context_setting(ctx, "gpus") or {}
         if isinstance(gpus, dict):
             for name, count in sorted(gpus.items()):
                 try:
                     n = float(count)
                 except (TypeError, ValueError):
                     continue
-                out.append(Offer("kubernetes", "pod", str(name), n, None, None, 0.0, None, ctx, None, capacity=True))
+                out.append(Offer("kubernetes", "pod", str(name), n, None, None, 0.0, None, ctx, None, capacity=True,
+                                 rates=rates))
     return out

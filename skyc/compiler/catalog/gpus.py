@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from skyc.compiler.catalog.offers import Offer, count_str
 
@@ -59,15 +59,15 @@ def list_gpus(catalog: Any, name: str | None = None, count: float | None = None,
     return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
 
 
-def summary(listing: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per accelerator: counts offered, clouds, cheapest on-demand per device."""
+def summary(listing: dict[str, list[dict[str, Any]]], label: Callable[[str], str] = str) -> list[dict[str, Any]]:
+    """Per accelerator: counts offered, clouds (as `label` shows them), cheapest on-demand per device."""
     rows = []
     for acc, items in listing.items():
         per_device = [r["price"] / r["accelerator_count"] for r in items if r["price"] and r["accelerator_count"]]
         rows.append({
             "accelerator": acc,
             "counts": ", ".join(count_str(c) for c in sorted({float(r["accelerator_count"]) for r in items})),
-            "clouds": ", ".join(sorted({r["cloud"] for r in items})),
+            "clouds": ", ".join(label(c) for c in sorted({r["cloud"] for r in items})),
             "cheapest_per_device": min(per_device) if per_device else None,
         })
     return rows

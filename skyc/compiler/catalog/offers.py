@@ -27,6 +27,17 @@ class Offer(NamedTuple):
     capacity: bool = False
     max_nodes: int | None = None  # ssh pools: number of hosts
     host_price: float | None = None  # GCP: the host part when the GPUs are billed separately
+    # Capacity infra priced by config (kubernetes.pricing): ($/h per vCPU, per GiB, ((GPU, $/h per GPU), ...));
+    # the pod's price then follows what the task asks for.
+    rates: tuple | None = None
+
+    def price_for(self, cpus: float | None, memory: float | None, accelerator: str | None, count: float) -> float | None:
+        """The on-demand hourly price of this offer serving a request of that size."""
+        if self.rates is None:
+            return self.price
+        cpu_rate, mem_rate, gpu_rates = self.rates
+        gpu = dict(gpu_rates).get(accelerator, 0.0) * count if accelerator else 0.0
+        return round(cpu_rate * (cpus or 0) + mem_rate * (memory or 0) + gpu, 6)
 
 
 def count_str(count: float) -> str:

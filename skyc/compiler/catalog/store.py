@@ -20,7 +20,7 @@ from skyc.compiler.catalog.offers import Offer
 from skyc.errors import CatalogError
 
 BUNDLED_DIR = Path(__file__).parent / "data"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # the Offer tuple's layout
 
 
 def sources(data_dir: Path | None = None) -> dict[str, Path]:
