@@ -140,6 +140,11 @@ def ignore_filters(workdir: Path) -> list[str]:
     return filters
 
 
+# ssh's own words when it never reached the node (through a jump host rsync exits 12, not 255).
+_SSH_FAILURES = ("Host key verification failed", "kex_exchange_identification", "Connection closed by",
+                 "Connection refused", "Connection timed out", "No route to host", "Permission denied (publickey")
+
+
 def rsync(opts: SSHOptions, node: NodeInfo, src: str, dst: str, extra: list[str] = (), *, compress: bool = False) -> None:
     cmd = [rsync_binary(), "-a", *(["-z"] if compress else []), *extra, "-e", opts.rsh(node), src, opts.target(node, dst)]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -147,7 +152,7 @@ def rsync(opts: SSHOptions, node: NodeInfo, src: str, dst: str, extra: list[str]
         return
     err = [line for line in proc.stderr.strip().splitlines() if not line.startswith("rsync error:")]
     cause = " ".join(err[-2:]) if err else f"exit {proc.returncode}"
-    if proc.returncode == 255 or "Host key verification failed" in proc.stderr:
+    if proc.returncode == 255 or any(m in proc.stderr for m in _SSH_FAILURES):
         raise NodeConnectionError(f"rsync to node {node.name} ({node.address}:{node.ssh_port}) failed: {cause}")
     raise SyncError(f"rsync of {src} to node {node.name}:{dst} failed: {cause}")
 

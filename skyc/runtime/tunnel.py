@@ -52,10 +52,17 @@ class _Channels:
         if tuple(src_addr) in self._probes:  # our own readiness check: the node is not bothered
             self._probes.discard(tuple(src_addr))
             return _Refused()
-        try:
-            return self._connector.transport().open_channel(kind, dest_addr, src_addr, timeout=CONNECT_TIMEOUT_S)
-        except (paramiko.SSHException, OSError, EOFError, NodeConnectionError):
-            return _Refused()
+        for attempt in range(2):
+            try:
+                return self._connector.transport().open_channel(kind, dest_addr, src_addr, timeout=CONNECT_TIMEOUT_S)
+            except paramiko.ChannelException:
+                break  # the node refused: nothing listens there (yet)
+            except (paramiko.SSHException, OSError, EOFError):
+                if attempt == 0:
+                    self._connector.reset()  # a connection that died unnoticed: reopen once
+            except NodeConnectionError:
+                break  # the node cannot be reached now; the next local connection tries again
+        return _Refused()
 
 
 def _free_port(host: str) -> int:
