@@ -17,6 +17,7 @@ from skyc.errors import NodeConnectionError
 from skyc.runtime.pinned import CONNECT_TIMEOUT_S
 
 START_TIMEOUT_S = 5.0
+READ_CHUNK = 1 << 16
 
 
 class _Refused:
@@ -39,6 +40,20 @@ class _Refused:
         self._sock.close()
 
 
+class _Wide:
+    """A channel whose reads are not capped at Fabric's forwarding chunk: with 1 KiB per read a
+    download through a tunnel measured 4-5 MB/s, with 64 KiB 47-71 MB/s (bench/runtime.py)."""
+
+    def __init__(self, channel):
+        self._channel = channel
+
+    def recv(self, n: int) -> bytes:
+        return self._channel.recv(max(n, READ_CHUNK))
+
+    def __getattr__(self, name):
+        return getattr(self._channel, name)
+
+
 class _Channels:
     """What TunnelManager takes for a transport: it only calls `open_channel`."""
 
@@ -54,7 +69,7 @@ class _Channels:
             return _Refused()
         for attempt in range(2):
             try:
-                return self._connector.transport().open_channel(kind, dest_addr, src_addr, timeout=CONNECT_TIMEOUT_S)
+                return _Wide(self._connector.transport().open_channel(kind, dest_addr, src_addr, timeout=CONNECT_TIMEOUT_S))
             except paramiko.ChannelException:
                 break  # the node refused: nothing listens there (yet)
             except (paramiko.SSHException, OSError, EOFError):
