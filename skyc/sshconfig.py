@@ -44,9 +44,13 @@ def host_alias(cluster: str, rank: int) -> str:
     return cluster if rank == 0 else f"{cluster}-worker{rank}"
 
 
+def known_host(address: str, port: int) -> str:
+    """The name a host key is recorded under, as OpenSSH writes it."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
 def known_hosts_line(address: str, port: int, host_key: str | None) -> str:
-    host = address if port == 22 else f"[{address}]:{port}"
-    return f"{host} {' '.join((host_key or '').split()[:2])}\n"
+    return f"{known_host(address, port)} {' '.join((host_key or '').split()[:2])}\n"
 
 
 def jump_hosts(nodes: list[NodeInfo]) -> list[Gateway]:

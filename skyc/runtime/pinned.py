@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from skyc.errors import NodeConnectionError
+from skyc.sshconfig import known_host
 from skyc.stacks.base import Gateway
 
 KEEPALIVE_S = 15
@@ -26,11 +27,6 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 class Refused(NodeConnectionError):
     """Not transient (a host key that does not match, a key the server rejects): never retried."""
-
-
-def known_host(address: str, port: int) -> str:
-    """The name a host key is recorded under, as OpenSSH writes it."""
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 def gateway_label(gw: Gateway) -> str:

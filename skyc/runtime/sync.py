@@ -1,7 +1,8 @@
 """Workdir and file_mounts: real rsync over ssh with the cluster key, to every node in parallel.
 
-Host keys are pinned through a known_hosts file written from the inventory; ssh connections are
-multiplexed (ControlMaster) so repeated syncs skip the handshake. Like SkyPilot, a workdir sync is
+Host keys are pinned through a known_hosts file written from the inventory, jump hosts included
+(ProxyJump through Host entries of their own); ssh connections are multiplexed (ControlMaster) so
+repeated syncs skip the handshake. Like SkyPilot, a workdir sync is
 additive (no --delete) unless mirroring is asked for.
 """
 

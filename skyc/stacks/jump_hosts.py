@@ -12,6 +12,7 @@ import fnmatch
 from pathlib import Path
 
 from skyc.errors import SpecError
+from skyc.sshconfig import known_host
 from skyc.stacks.base import Gateway
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -72,8 +73,7 @@ def pinned_key(known_hosts: Path, host: str, port: int = 22) -> str | None:
 
     if not known_hosts.is_file():
         return None
-    name = host if port == 22 else f"[{host}]:{port}"
-    found = paramiko.HostKeys(str(known_hosts)).lookup(name)
+    found = paramiko.HostKeys(str(known_hosts)).lookup(known_host(host, port))
     if not found:
         return None
     kind = next((k for k in _KEY_PREFERENCE if k in found), next(iter(found)))
