@@ -46,9 +46,13 @@ class Runner(Remote):
     def handle_stdin(self, input_, output, echo=False):
         # Invoke copies a non-terminal stdin one byte per 10 ms sleep: send it whole, then EOF.
         data = input_.read()
-        if data:
-            self._write_proc_stdin(data if isinstance(data, bytes) else data.encode(self.encoding))
-        self.close_proc_stdin()
+        try:
+            if data:
+                self._write_proc_stdin(data if isinstance(data, bytes) else data.encode(self.encoding))
+            self.close_proc_stdin()
+        except (OSError, EOFError):
+            if not self.channel.closed:
+                raise  # otherwise the command ended without reading it all: its exit status says how
 
     def respond(self, buffer_):
         # Invoke joins everything captured so far on every chunk to feed watchers (quadratic).
