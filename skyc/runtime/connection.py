@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
 from skyc.errors import NodeConnectionError
+from skyc.runtime import pinned
 from skyc.runtime.pinned import Gateways, Refused, connect, gateway_label
 from skyc.stacks.base import Inventory, NodeInfo
 
@@ -103,8 +104,7 @@ class SSHConnector(Connector):
             if self._conn is not None:
                 if self._conn.is_connected:
                     return self._conn
-                self._conn.close()
-                self._conn = None
+                self._drop()
             last: NodeConnectionError | None = None
             for delay in (0.0, *BACKOFF_S):
                 time.sleep(delay)
@@ -125,9 +125,12 @@ class SSHConnector(Connector):
     def reset(self) -> None:
         """Drop the current connection; the next call reconnects."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            pinned.close(conn)
 
     def _active(self) -> bool:
         conn = self._conn

@@ -84,10 +84,16 @@ def connect(label: str, address: str, port: int, user: str, key_path: str | None
     try:
         _open(conn, label, key_path, key_b64, auth_hint)
     except BaseException:
-        # Fabric's close() skips a transport that never finished connecting: close the client.
-        conn.client.close()
+        close(conn)
         raise
     return conn
+
+
+def close(conn) -> None:
+    """Close a Connection in any state: Fabric's close() skips a transport that is not active
+    (one that never finished connecting, or died), which would leave it and its socket open."""
+    conn.close()
+    conn.client.close()
 
 
 def _open(conn, label: str, key_path: str | None, key_b64: str, auth_hint: str) -> None:
@@ -125,7 +131,7 @@ class Gateways:
             if conn is not None and conn.is_connected:
                 return conn
             if conn is not None:
-                conn.close()
+                close(conn)
             via = self.connection(gw.gateway) if gw.gateway is not None else gw.proxy_command
             label = gateway_label(gw) + (f" (via {gateway_label(gw.gateway)})" if gw.gateway else "")
             conn = self._conns[ident] = connect(label, gw.address, gw.port, gw.user, gw.key or self._default_key,
@@ -136,4 +142,4 @@ class Gateways:
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
         for conn in reversed(conns):  # inner hops first
-            conn.close()
+            close(conn)

@@ -3,8 +3,10 @@
 
 `forward_local` hands the manager the bare transport, so the first connection the node refuses
 (a replica not listening yet) ends the whole tunnel, and a dropped SSH connection ends it for
-good. Here the manager opens each channel through `_Channels`, which reconnects the node first
-and turns a refusal into that one local connection being closed, as OpenSSH does.
+good; nor does it say when it listens. Here the manager opens each channel through `_Channels`,
+which reconnects the node first and turns a refusal into that one local connection being
+closed, as OpenSSH does; a probe connection, answered without bothering the node, tells when
+the port listens.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class _Wide:
         return self._channel.recv(max(n, READ_CHUNK))
 
     def close(self) -> None:
-        # TunnelManager keeps every finished forward until the tunnel closes; what it keeps of
-        # this one is then a few hundred bytes instead of a Paramiko channel (~11 KB measured).
+        # TunnelManager keeps every finished forward until the tunnel closes: without the
+        # Paramiko channel that is ~4 KB per forwarded connection instead of ~11 KB (measured).
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.close()
@@ -98,7 +100,9 @@ class Tunnel:
 
     Each local connection gets its own channel on the node's pooled connection (reopened after a
     drop). Open many at once; `close()` (or leaving a `with` block) stops listening and ends the
-    forwarded connections within a second.
+    forwarded connections within a second. Fabric's manager accepts with a backlog of one, polled
+    every 10 ms, and keeps ~4 KB per forwarded connection until closed: right for probes and
+    control traffic; reopen a tunnel that forwards connections by the hundred thousand.
     """
 
     def __init__(self, connector, remote_port: int, *, remote_host: str = "localhost", local_port: int = 0,
@@ -128,13 +132,14 @@ class Tunnel:
         self._manager.start()
 
     def _listening(self) -> bool:
+        host = "127.0.0.1" if self.local_host in ("", "0.0.0.0") else self.local_host
         deadline = time.monotonic() + START_TIMEOUT_S
         while self._manager.is_alive() and time.monotonic() < deadline:
             with socket.socket() as probe:
-                probe.bind((self.local_host, 0))
+                probe.bind((host, 0))
                 self._probes.add(probe.getsockname())
                 try:
-                    probe.connect((self.local_host, self.local_port))
+                    probe.connect((host, self.local_port))
                     return True
                 except OSError:
                     self._probes.discard(probe.getsockname())
