@@ -3,6 +3,7 @@
     .venv/bin/python bench/runtime.py [--files 10000] [--log-mb 200] [--repeat 5]
 
 Measures: submit -> first log line; log streaming throughput of a job that prints --log-mb MB;
+an HTTP server on the node reached through a runtime tunnel (request latency, download rate);
 workdir sync of --files small files (first and no-change second sync) next to plain rsync of the
 same tree with the same key in the same run. Uses its own temporary SKYC_HOME and removes it.
 """
@@ -130,6 +131,40 @@ def bench_sync(rt, inv, files: int) -> dict[str, float]:
         shutil.rmtree(tree, ignore_errors=True)
 
 
+def bench_tunnel(rt, inv, repeat: int, mb: int = 20) -> tuple[float, float]:
+    """(seconds per HTTP GET through a runtime tunnel, median; MB/s of a download through it)."""
+    import socket
+    import urllib.request
+
+    node = inv.head
+    with socket.socket() as s:
+        s.bind((node.private_ip, 0))
+        port = s.getsockname()[1]
+    rt.head.run(f"mkdir -p www && echo ok > www/ok.txt && head -c {mb * 1_000_000} /dev/zero > www/big.bin")
+    pid = int(rt.head.run(f"cd www && (python3 -m http.server {port} --bind {node.private_ip} "
+                          ">/dev/null 2>&1 </dev/null & echo $!)").text)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection((node.private_ip, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        with rt.head.tunnel(port, remote_host=node.private_ip) as t:
+            url = f"http://{t.local_host}:{t.local_port}"
+            samples = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                urllib.request.urlopen(f"{url}/ok.txt", timeout=30).read()
+                samples.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            n = len(urllib.request.urlopen(f"{url}/big.bin", timeout=120).read())
+            rate = n / 1e6 / (time.perf_counter() - t0)
+        return statistics.median(samples), rate
+    finally:
+        os.kill(pid, 15)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=10_000)
@@ -149,6 +184,7 @@ def main() -> int:
             first, install = bench_first_line(rt, args.repeat)
             live, replay = bench_log_throughput(rt, args.log_mb)
             sync = bench_sync(rt, inv, args.files)
+            get, tunnel_rate = bench_tunnel(rt, inv, args.repeat)
     finally:
         local_node.sweep_cluster(name)
         shutil.rmtree(home, ignore_errors=True)
@@ -158,6 +194,10 @@ def main() -> int:
         (f"submit -> first log line (median of {args.repeat})", f"{first:.3f} s", "goal < 1 s"),
         (f"log follow, live job printing {args.log_mb} MB", f"{live:.0f} MB/s", "goal >= 50 MB/s"),
         (f"log stream of the finished {args.log_mb} MB log", f"{replay:.0f} MB/s", "goal >= 50 MB/s"),
+    ]
+    rows += [
+        (f"HTTP GET through a tunnel (median of {args.repeat})", f"{get:.3f} s", ""),
+        ("download through a tunnel", f"{tunnel_rate:.0f} MB/s", ""),
     ]
     for label, secs in sync.items():
         rows.append((f"{label} ({args.files} files)", f"{secs:.3f} s", ""))

@@ -1,7 +1,8 @@
 """`ssh NAME` for every cluster: Host entries in `$SKYC_HOME/ssh/config`, included from ~/.ssh/config.
 
 Each cluster owns a marked block (head as NAME, workers as NAME-worker1, ...) with its address,
-port, user, key and a per-cluster known_hosts file that pins the nodes' host keys. The user's
+port, user, key, jump hosts (NAME-jump0, ...) and a per-cluster known_hosts file that pins the
+host keys of nodes and jump hosts. The user's
 ~/.ssh/config gets one `Include` line for our file, once, with a comment saying what it is.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from skyc import config, paths
-from skyc.stacks.base import Inventory, NodeInfo
+from skyc.stacks.base import Gateway, Inventory, NodeInfo
 
 _BEGIN = "# >>> skyc cluster {name}"
 _END = "# <<< skyc cluster {name}"
@@ -43,9 +44,56 @@ def host_alias(cluster: str, rank: int) -> str:
     return cluster if rank == 0 else f"{cluster}-worker{rank}"
 
 
-def _known_hosts_line(node: NodeInfo) -> str:
-    host = node.address if node.ssh_port == 22 else f"[{node.address}]:{node.ssh_port}"
-    return f"{host} {' '.join((node.host_key or '').split()[:2])}\n"
+def known_host(address: str, port: int) -> str:
+    """The name a host key is recorded under, as OpenSSH writes it."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def known_hosts_line(address: str, port: int, host_key: str | None) -> str:
+    return f"{known_host(address, port)} {' '.join((host_key or '').split()[:2])}\n"
+
+
+def jump_hosts(nodes: list[NodeInfo]) -> list[Gateway]:
+    """Every distinct jump host of `nodes`, each after the hops it is reached through."""
+    seen: dict[str, Gateway] = {}
+
+    def add(gw: Gateway) -> None:
+        if gw.gateway is not None:
+            add(gw.gateway)
+        seen.setdefault(gw.model_dump_json(), gw)
+
+    for node in nodes:
+        if node.gateway is not None:
+            add(node.gateway)
+    return list(seen.values())
+
+
+def known_hosts_text(nodes: list[NodeInfo]) -> str:
+    """Pinned host keys of the nodes and of their jump hosts, in known_hosts format."""
+    lines = [known_hosts_line(n.address, n.ssh_port, n.host_key) for n in nodes if n.host_key]
+    lines += [known_hosts_line(g.address, g.port, g.host_key) for g in jump_hosts(nodes) if g.host_key]
+    return "".join(lines)
+
+
+def jump_host_entries(nodes: list[NodeInfo], prefix: str, known_hosts: Path, default_key: str | None,
+                      options: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """OpenSSH `Host` entries (aliases `<prefix>0`, `<prefix>1`, ...) for the jump hosts of `nodes`,
+    host keys pinned from `known_hosts`, and the `ProxyJump` alias of each node by name."""
+    aliases: dict[str, str] = {}
+    lines: list[str] = []
+    for i, gw in enumerate(jump_hosts(nodes)):
+        alias = aliases[gw.model_dump_json()] = f"{prefix}{i}"
+        lines += [f"Host {alias}", f"  HostName {gw.address}", f"  Port {gw.port}", f"  User {gw.user}"]
+        key = gw.key or default_key
+        if key:
+            lines += [f"  IdentityFile {_q(key)}", "  IdentitiesOnly yes"]
+        lines += [f"  UserKnownHostsFile {_q(str(known_hosts))}", "  StrictHostKeyChecking yes"]
+        if gw.gateway is not None:
+            lines.append(f"  ProxyJump {aliases[gw.gateway.model_dump_json()]}")
+        elif gw.proxy_command:
+            lines.append(f"  ProxyCommand {gw.proxy_command}")
+        lines += [f"  {o}" for o in options] + [""]
+    return lines, {n.name: aliases[n.gateway.model_dump_json()] for n in nodes if n.gateway is not None}
 
 
 def _q(value: str) -> str:
@@ -55,7 +103,8 @@ def _q(value: str) -> str:
 def host_block(inv: Inventory) -> str:
     """The marked block of Host entries for one cluster."""
     kh = known_hosts_path(inv.stack)
-    lines = [_BEGIN.format(name=inv.stack)]
+    jumps, via = jump_host_entries(inv.nodes, f"{inv.stack}-jump", kh, inv.ssh_private_key)
+    lines = [_BEGIN.format(name=inv.stack), *jumps]
     for node in inv.nodes:
         lines += [
             f"Host {host_alias(inv.stack, node.rank)}",
@@ -69,6 +118,8 @@ def host_block(inv: Inventory) -> str:
             lines += [f"  UserKnownHostsFile {_q(str(kh))}", "  StrictHostKeyChecking yes"]
         if node.proxy_command:
             lines.append(f"  ProxyCommand {node.proxy_command}")
+        if node.name in via:
+            lines.append(f"  ProxyJump {via[node.name]}")
         lines.append("")
     lines.append(_END.format(name=inv.stack))
     return "\n".join(lines) + "\n"
@@ -98,8 +149,9 @@ def _without(text: str, cluster: str) -> str:
 def add_cluster(inv: Inventory, *, include: bool = True) -> Path:
     """Write (or replace) the cluster's entries; add the Include line to ~/.ssh/config once."""
     with _locked():
-        if any(n.host_key for n in inv.nodes):
-            _write(known_hosts_path(inv.stack), "".join(_known_hosts_line(n) for n in inv.nodes if n.host_key), 0o644)
+        known = known_hosts_text(inv.nodes)
+        if known:
+            _write(known_hosts_path(inv.stack), known, 0o644)
         path = config_path()
         old = path.read_text() if path.exists() else ""
         _write(path, _without(old, inv.stack) + host_block(inv))

@@ -89,12 +89,9 @@ class ClusterRuntime:
             secrets = secrets or {}
             auth = sync.git_auth_files(secrets.get("GIT_TOKEN"), secrets.get("GIT_SSH_KEY"))
             cmd = sync.git_checkout_command(checked["url"], checked.get("ref"), auth)
-
-            def clone(node):
-                conn = self.pool.get(node)
-                for path, data in auth.items():
-                    conn.put(data, path, mode=0o600)
-                res = conn.run(cmd)
+            for path, data in auth.items():
+                self.pool.put_all(data, path, mode=0o600)
+            for node, res in zip(self.inventory.nodes, self.pool.run_all(cmd)):
                 if res.exit_code != 0:
                     err = res.stderr.decode(errors="replace").strip().splitlines()
                     cause = next((ln for ln in err if ln.startswith(("fatal:", "error:"))), err[-1] if err else "")
@@ -102,8 +99,6 @@ class ClusterRuntime:
                         f"git workdir {checked['url']} (ref {checked.get('ref') or 'HEAD'}) failed on node "
                         f"{node.name}: {cause or f'exit {res.exit_code}'}"
                     )
-
-            sync.parallel(self.inventory.nodes, clone)
             return
         sync.sync_workdir(self._opts(), checked, mirror=mirror, compress=self.inventory.provider != "local")
 

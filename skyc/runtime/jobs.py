@@ -59,12 +59,12 @@ def cluster_document(inventory: Inventory) -> dict[str, Any]:
 
 def install_files(inventory: Inventory) -> dict[str, tuple[int, bytes]]:
     """Files the head needs: the agent, the cluster document, the key and pinned keys of workers."""
-    from skyc.runtime.sync import known_hosts_line
+    from skyc.sshconfig import known_hosts_line
 
     files: dict[str, tuple[int, bytes]] = {
         f"~/{REMOTE_SCRIPT}": (0o755, agent_source()),
         "~/.skyc/cluster.json": (0o644, json.dumps(cluster_document(inventory), indent=1).encode()),
-        "~/.skyc/known_hosts": (0o644, "".join(known_hosts_line(n) for n in inventory.nodes[1:]).encode()),
+        "~/.skyc/known_hosts": (0o644, "".join(known_hosts_line(n.address, n.ssh_port, n.host_key) for n in inventory.nodes[1:]).encode()),
     }
     if inventory.ssh_private_key and len(inventory.nodes) > 1:
         with open(inventory.ssh_private_key, "rb") as f:

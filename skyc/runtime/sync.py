@@ -1,7 +1,8 @@
 """Workdir and file_mounts: real rsync over ssh with the cluster key, to every node in parallel.
 
-Host keys are pinned through a known_hosts file written from the inventory; ssh connections are
-multiplexed (ControlMaster) so repeated syncs skip the handshake. Like SkyPilot, a workdir sync is
+Host keys are pinned through a known_hosts file written from the inventory, jump hosts included
+(ProxyJump through Host entries of their own); ssh connections are multiplexed (ControlMaster) so
+repeated syncs skip the handshake. Like SkyPilot, a workdir sync is
 additive (no --delete) unless mirroring is asked for.
 """
 
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
-from skyc import paths
+from skyc import paths, sshconfig
 from skyc.compiler.sources import bucket_source
 from skyc.errors import MissingDependencyError, NodeConnectionError, ProviderError, SkycError, SpecError
 from skyc.stacks.base import Inventory, NodeInfo
@@ -31,18 +32,13 @@ class SyncError(SkycError):
     """rsync to a node failed for a reason other than SSH."""
 
 
-def known_hosts_line(node: NodeInfo) -> str:
-    host = node.address if node.ssh_port == 22 else f"[{node.address}]:{node.ssh_port}"
-    key = " ".join((node.host_key or "").split()[:2])
-    return f"{host} {key}\n"
-
-
 class SSHOptions:
-    """The `ssh` command line (key, pinned host keys, multiplexing) for one inventory."""
+    """The `ssh` command line (key, pinned host keys, multiplexing, jump hosts) for one inventory."""
 
     def __init__(self, inventory: Inventory):
         self.inventory = inventory
         missing = [n.name for n in inventory.nodes if not n.host_key]
+        missing += [f"jump host {g.label}" for g in sshconfig.jump_hosts(inventory.nodes) if not g.host_key]
         if missing:
             raise NodeConnectionError(
                 f"node(s) {', '.join(missing)} of {inventory.stack} have no pinned host key; refusing to trust on first use"
@@ -50,11 +46,16 @@ class SSHOptions:
         base = paths.ssh_dir() / inventory.stack
         base.mkdir(parents=True, exist_ok=True)
         self.known_hosts = base / "known_hosts"
-        text = "".join(known_hosts_line(n) for n in inventory.nodes)
-        if not self.known_hosts.exists() or self.known_hosts.read_text() != text:
-            tmp = self.known_hosts.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(text)
-            os.replace(tmp, self.known_hosts)
+        _write_if_changed(self.known_hosts, sshconfig.known_hosts_text(inventory.nodes))
+        # Jump hosts get Host entries of their own: options on ssh's command line reach only the
+        # target, so the hops' key and pinned host keys must come from a config file (-F).
+        entries, self._jump = sshconfig.jump_host_entries(
+            inventory.nodes, "jump", self.known_hosts, inventory.ssh_private_key,
+            ("GlobalKnownHostsFile /dev/null", "BatchMode yes", "ConnectTimeout 10", "ServerAliveInterval 15", "LogLevel ERROR"),
+        )
+        self.config = base / "ssh_config"
+        if entries:
+            _write_if_changed(self.config, "\n".join(entries))
         self.control_dir = _control_dir(base)
 
     def ssh_args(self, node: NodeInfo) -> list[str]:
@@ -76,6 +77,8 @@ class SSHOptions:
         ]  # fmt: skip
         if node.proxy_command:
             args += ["-o", f"ProxyCommand={node.proxy_command}"]
+        if node.name in self._jump:
+            args += ["-F", str(self.config), "-o", f"ProxyJump={self._jump[node.name]}"]
         return args
 
     def rsh(self, node: NodeInfo) -> str:
@@ -99,6 +102,13 @@ class SSHOptions:
                 self.control_dir.rmdir()  # the short temp fallback, once empty
             except OSError:
                 pass
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
 
 
 def _control_dir(base: Path) -> Path:
@@ -131,6 +141,11 @@ def ignore_filters(workdir: Path) -> list[str]:
     return filters
 
 
+# ssh's own words when it never reached the node (through a jump host rsync exits 12, not 255).
+_SSH_FAILURES = ("Host key verification failed", "kex_exchange_identification", "Connection closed by",
+                 "Connection refused", "Connection timed out", "No route to host", "Permission denied (publickey")
+
+
 def rsync(opts: SSHOptions, node: NodeInfo, src: str, dst: str, extra: list[str] = (), *, compress: bool = False) -> None:
     cmd = [rsync_binary(), "-a", *(["-z"] if compress else []), *extra, "-e", opts.rsh(node), src, opts.target(node, dst)]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -138,7 +153,7 @@ def rsync(opts: SSHOptions, node: NodeInfo, src: str, dst: str, extra: list[str]
         return
     err = [line for line in proc.stderr.strip().splitlines() if not line.startswith("rsync error:")]
     cause = " ".join(err[-2:]) if err else f"exit {proc.returncode}"
-    if proc.returncode == 255 or "Host key verification failed" in proc.stderr:
+    if proc.returncode == 255 or any(m in proc.stderr for m in _SSH_FAILURES):
         raise NodeConnectionError(f"rsync to node {node.name} ({node.address}:{node.ssh_port}) failed: {cause}")
     raise SyncError(f"rsync of {src} to node {node.name}:{dst} failed: {cause}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 # A provider's error containing this phrase means the cloud refused its credentials: launch then
@@ -57,6 +57,34 @@ class StackSpec(BaseModel):
         return self.model_copy(update={"ssh_public_key": applied.ssh_public_key, "ssh_host_key": applied.ssh_host_key})
 
 
+class Gateway(BaseModel):
+    """A jump host (OpenSSH `ProxyJump`) through which a node, or another jump host, is reached.
+
+    `ProxyJump a,b` in an SSH config is `Gateway(b, gateway=Gateway(a))`: the outermost hop is
+    innermost in the model. The runtime, rsync and `ssh NAME` all go through the same chain.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str  # as the previous hop (or this machine) resolves it
+    port: int = 22
+    user: str
+    key: str | None = None  # private key on this machine; None: the inventory's key
+    host_key: str | None = None  # "ssh-ed25519 AAAA..."; pinned, and required to connect
+    gateway: Gateway | None = None  # the hop before this one
+    proxy_command: str | None = None  # or reach this jump host through a command (`ProxyCommand`)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Gateway:
+        if self.gateway is not None and self.proxy_command:
+            raise ValueError("a jump host has a gateway or a proxy_command, not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}@{self.address}:{self.port}"
+
+
 class NodeInfo(BaseModel):
     """One node of the inventory, as the runtime needs it."""
 
@@ -69,12 +97,19 @@ class NodeInfo(BaseModel):
     ssh_port: int = 22
     ssh_user: str
     host_key: str | None = None  # "ssh-ed25519 AAAA..." when known; pinned by the runtime
-    proxy_command: str | None = None
+    proxy_command: str | None = None  # reach the node through a command (e.g. the Kubernetes relay)
+    gateway: Gateway | None = None  # or through a jump host
     home: str | None = None  # node home dir when not the user's default (local nodes)
     cpus: float | None = None
     memory: float | None = None
     accelerators: dict[str, float] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES for local GPU splits
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> NodeInfo:
+        if self.gateway is not None and self.proxy_command:
+            raise ValueError("a node has a gateway or a proxy_command, not both")
+        return self
 
     @property
     def address(self) -> str:
